@@ -1,0 +1,234 @@
+/**
+ * One device WebSocket: decodes frames, runs the handshake through its host, forwards data and acks to
+ * the session it is attached to, answers and sends pings, and enforces the handshake and heartbeat
+ * timeouts (driven by the gateway's sweep, not by a timer per connection). Every bad frame gets a
+ * registry code: an `error` frame, or a close code when the connection cannot go on.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  CloseCode,
+  decodeFrame,
+  type ErrorSpec,
+  Errors,
+  encodeControl,
+  encodeData,
+  type Frame,
+  type HelloFrame,
+  type Payload,
+  type TextFrame,
+} from '@zerodrop/protocol';
+import type { WebSocket } from 'ws';
+import type { Logger } from './logger.js';
+import { type GatewayMetrics, observeRtt } from './metrics.js';
+import type { Session, SessionTransport } from './session.js';
+
+export interface ConnectionHost {
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly heartbeatMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** Establish (or resume) the session for `hello`; attaches `conn` and sends the welcome. */
+  handshake(conn: DeviceConnection, hello: HelloFrame): Promise<void>;
+  onClosed(conn: DeviceConnection): void;
+}
+
+type State = 'handshaking' | 'open' | 'closed';
+
+/** How long a close handshake may take before the socket is cut. */
+const CLOSE_GRACE_MS = 2000;
+
+export class DeviceConnection implements SessionTransport {
+  readonly remoteAddress: string;
+  state: State = 'handshaking';
+  session: Session | undefined;
+  deviceId: string | undefined;
+  readonly #ws: WebSocket;
+  readonly #host: ConnectionHost;
+  readonly #openedAt = performance.now();
+  #lastSeen = performance.now();
+  #nextPingAt = 0;
+  #pingId = 0;
+  #pingSentAt = 0;
+  #helloSeen = false;
+
+  constructor(ws: WebSocket, host: ConnectionHost, remoteAddress: string) {
+    this.#ws = ws;
+    this.#host = host;
+    this.remoteAddress = remoteAddress;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#onClose());
+    ws.on('error', (err: Error & { code?: string }) => this.#onSocketError(err));
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Called by the handshake once it attached a session. */
+  opened(session: Session): void {
+    this.session = session;
+    this.state = 'open';
+    this.#nextPingAt = performance.now() + this.#host.heartbeatMs;
+  }
+
+  send(frame: Exclude<TextFrame, { t: 'msg' }>): void {
+    if (this.state === 'closed') return;
+    this.#ws.send(encodeControl(frame));
+  }
+
+  writeData(payload: Payload, seq: number, ack: number): void {
+    if (this.state === 'closed') return;
+    this.#ws.send(encodeData(payload, seq, ack));
+  }
+
+  writeAck(ack: number): void {
+    this.send({ t: 'ack', ack });
+  }
+
+  protocolError(error: ErrorSpec, detail: string): void {
+    const { metrics, log } = this.#host;
+    metrics.ws_protocol_errors_total.inc(1, { code: error.code });
+    log.warn({
+      event: 'protocol_error',
+      code: error.code,
+      detail,
+      device: this.deviceId,
+      remote: this.remoteAddress,
+    });
+    this.send({ t: 'error', code: error.code, message: `${error.message}: ${detail}` });
+    if (error.closeCode !== undefined) this.close(error);
+  }
+
+  /** Close with the error's close code (reconnect-class 4000 when it has none). */
+  close(error: ErrorSpec): void {
+    if (this.state === 'closed') return;
+    const code = error.closeCode ?? CloseCode.RECONNECT;
+    this.#host.metrics.ws_closes_total.inc(1, { code: error.code });
+    this.#detach();
+    this.#ws.close(code, error.code);
+    setTimeout(() => this.#ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** Ask the device to reconnect (drain) within `delayMs`. */
+  requestReconnect(reason: string, delayMs: number): void {
+    this.send({ t: 'reconnect', reason, delay_ms: delayMs });
+  }
+
+  /** Heartbeat and handshake deadlines, called by the gateway's sweep. */
+  tick(now: number): void {
+    if (this.state === 'handshaking') {
+      if (now - this.#openedAt > this.#host.handshakeTimeoutMs && !this.#helloSeen)
+        this.close(Errors.HANDSHAKE_TIMEOUT);
+      return;
+    }
+    if (this.state !== 'open') return;
+    if (now - this.#lastSeen > this.#host.heartbeatTimeoutMs) {
+      this.#host.metrics.ws_closes_total.inc(1, { code: Errors.HEARTBEAT_TIMEOUT.code });
+      this.#host.log.info({ event: 'heartbeat_timeout', device: this.deviceId });
+      this.#detach();
+      this.#ws.terminate();
+      return;
+    }
+    if (now >= this.#nextPingAt) {
+      this.#pingId = (this.#pingId + 1) >>> 0;
+      this.#pingSentAt = now;
+      this.#nextPingAt = now + this.#host.heartbeatMs;
+      const ack = this.session?.takeAckIfDue();
+      this.send(ack === undefined ? { t: 'ping', id: this.#pingId } : { t: 'ping', id: this.#pingId, ack });
+    }
+  }
+
+  /** Cut the TCP connection without a close handshake. */
+  terminate(): void {
+    this.#detach();
+    this.#ws.terminate();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.#lastSeen = performance.now();
+    const decoded = decodeFrame(isBinary ? data : data.toString('utf8'), isBinary);
+    if (!decoded.ok) {
+      this.protocolError(decoded.error, decoded.detail);
+      return;
+    }
+    this.#onFrame(decoded.frame);
+  }
+
+  #onFrame(frame: Frame): void {
+    if (frame.t === 'hello') {
+      if (this.#helloSeen) {
+        this.protocolError(Errors.HANDSHAKE_REQUIRED, 'hello sent twice');
+        return;
+      }
+      this.#helloSeen = true;
+      this.deviceId = frame.device;
+      this.#host.handshake(this, frame).catch((err: Error) => {
+        this.#host.log.error({ event: 'handshake_failed', device: frame.device, error: err.message });
+        this.close(Errors.STORE_UNAVAILABLE);
+      });
+      return;
+    }
+    if (frame.t === 'ping') {
+      this.send({ t: 'pong', id: frame.id });
+      if (frame.ack !== undefined) this.session?.onAck(frame.ack);
+      return;
+    }
+    if (frame.t === 'pong') {
+      if (frame.id === this.#pingId && this.#pingSentAt > 0) {
+        observeRtt(this.#host.metrics, performance.now() - this.#pingSentAt);
+        this.#pingSentAt = 0;
+      }
+      return;
+    }
+    if (frame.t === 'error') {
+      this.#host.log.warn({ event: 'device_error', device: this.deviceId, code: frame.code });
+      return;
+    }
+    const session = this.state === 'open' ? this.session : undefined;
+    if (!session) {
+      this.protocolError(Errors.HANDSHAKE_REQUIRED, `${frame.t} before welcome`);
+      return;
+    }
+    switch (frame.t) {
+      case 'msg':
+        session.onAck(frame.ack);
+        session.onData(frame.seq, frame.data, false);
+        return;
+      case 'bin':
+        session.onAck(frame.ack);
+        session.onData(frame.seq, frame.data, true);
+        return;
+      case 'ack':
+        session.onAck(frame.ack);
+        return;
+      default:
+        this.protocolError(Errors.UNKNOWN_FRAME_TYPE, `${frame.t} is not sent by devices`);
+    }
+  }
+
+  #onSocketError(err: Error & { code?: string }): void {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.#host.metrics.ws_protocol_errors_total.inc(1, { code: Errors.FRAME_TOO_LARGE.code });
+      this.#host.log.warn({
+        event: 'protocol_error',
+        code: Errors.FRAME_TOO_LARGE.code,
+        device: this.deviceId,
+      });
+      return;
+    }
+    this.#host.metrics.ws_protocol_errors_total.inc(1, { code: Errors.MALFORMED_FRAME.code });
+    this.#host.log.warn({ event: 'socket_error', code: err.code, device: this.deviceId, error: err.message });
+  }
+
+  #detach(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.session?.detach(this);
+    this.#host.onClosed(this);
+  }
+
+  #onClose(): void {
+    this.#detach();
+  }
+}

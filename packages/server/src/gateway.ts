@@ -1,0 +1,354 @@
+/**
+ * The gateway: one HTTP server that serves health and metrics, admits WebSocket upgrades on the device
+ * path (capacity, drain), and runs the handshake and sessions. `createGateway` wires the parts; each
+ * part lives in its own module. Lifecycle: `listen()`, then `close()` (devices are told to reconnect,
+ * store writes settle, the store closes).
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { CloseCode, createError, type ErrorSpec, Errors, toPayload } from '@zerodrop/protocol';
+import { WebSocketServer } from 'ws';
+import type { DeadLetter, GatewayApp } from './app.js';
+import type { GatewayConfig } from './config.js';
+import { DeviceConnection } from './connection.js';
+import { handshake } from './handshake.js';
+import { HttpRouter, sendJson } from './http-api.js';
+import { createLogger, type Logger } from './logger.js';
+import {
+  createGatewayMetrics,
+  type GatewayMetrics,
+  type UpgradeRejectReason,
+  wsMetricsJson,
+} from './metrics.js';
+import { SessionRegistry } from './registry.js';
+import { payloadToData, type Session, type SessionContext } from './session.js';
+import { MemoryResumeStore } from './store/memory-store.js';
+import type { ResumeStore } from './store/resume-store.js';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  /** Defaults to the embedded memory store. */
+  store?: ResumeStore;
+  app?: GatewayApp;
+  logger?: Logger;
+}
+
+export interface ListenInfo {
+  port: number;
+  /** Base URL of the HTTP API. */
+  url: string;
+  /** URL devices connect to. */
+  wsUrl: string;
+}
+
+/** Retry-After (seconds) sent with a 503 at capacity. */
+const RETRY_AFTER_S = 5;
+
+export type Gateway = ReturnType<typeof createGateway>;
+
+export function createGateway(options: GatewayOptions) {
+  const { config } = options;
+  const log = options.logger ?? createLogger({ level: config.logLevel, instance: config.instanceId });
+  const store =
+    options.store ??
+    new MemoryResumeStore({ ttlMs: config.resumeTtlMs, tombstoneTtlMs: config.tombstoneTtlMs });
+  const app = options.app ?? {};
+  const registry = new SessionRegistry();
+  const connections = new Set<DeviceConnection>();
+  let upgrading = 0;
+  const metrics: GatewayMetrics = createGatewayMetrics({
+    connections: () => connections.size,
+    sessions: () => registry.size,
+  });
+  const startedAt = Date.now();
+  let state: 'created' | 'running' | 'closing' | 'closed' = 'created';
+
+  const deadLetter = (letter: DeadLetter): void => {
+    metrics.ws_dead_letters_total.inc();
+    const hook = app.onDeadLetter ?? logDeadLetter;
+    Promise.resolve()
+      .then(() => hook(letter))
+      .catch((err: Error) => log.error({ event: 'dead_letter_hook_failed', error: err.message }));
+  };
+  const logDeadLetter = (letter: DeadLetter): void => {
+    const data = letter.binary
+      ? Buffer.from(letter.data as Uint8Array).toString('base64')
+      : JSON.stringify(letter.data);
+    log.warn({ event: 'dead_letter', ...letter, data, encoding: letter.binary ? 'base64' : 'json' });
+  };
+
+  const sessionContext: SessionContext = {
+    store,
+    metrics,
+    log,
+    app,
+    maxUnacked: config.maxUnacked,
+    deadLetter,
+    onIdle: (s: Session) => registry.forget(s),
+  };
+
+  const connectionHost = {
+    metrics,
+    log,
+    heartbeatMs: config.heartbeatMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    handshake: (conn: DeviceConnection, hello: Parameters<typeof handshake>[2]) =>
+      handshake(
+        {
+          store,
+          registry,
+          metrics,
+          log,
+          app,
+          sessionContext,
+          instanceId: config.instanceId,
+          heartbeatMs: config.heartbeatMs,
+          maxUnacked: config.maxUnacked,
+          maxFrameBytes: config.maxFrameBytes,
+        },
+        conn,
+        hello,
+      ),
+    onClosed: (conn: DeviceConnection) => {
+      connections.delete(conn);
+    },
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+
+  const router = new HttpRouter(log);
+  const health = () => {
+    const storeMetrics = store.metrics();
+    return {
+      status: storeMetrics.status === 'ready' ? 'ok' : 'degraded',
+      instance: config.instanceId,
+      state,
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      ws_active: connections.size,
+      store: { kind: store.kind, status: storeMetrics.status, shared: store.shared },
+    };
+  };
+  router.on('GET', '/health', (_req, res) => sendJson(res, 200, health()));
+  router.on('GET', '/api/v1/esp32/metrics', (_req, res) =>
+    sendJson(res, 200, {
+      instance: config.instanceId,
+      timestamp: new Date().toISOString(),
+      ws_metrics: wsMetricsJson(metrics),
+      resume_store_metrics: store.metrics(),
+    }),
+  );
+  router.on('GET', '/metrics', (_req, res) => {
+    const body = metrics.registry.render();
+    res.writeHead(200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    res.end(body);
+  });
+  router.on('GET', config.wsPath, (_req, res) =>
+    sendJson(res, 426, {
+      error: { code: Errors.UPGRADE_REQUIRED.code, message: Errors.UPGRADE_REQUIRED.message },
+    }),
+  );
+
+  const server: Server = createServer((req, res) => void router.handle(req, res));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => admit(req, socket, head));
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  function refuseUpgrade(
+    socket: Socket,
+    reason: UpgradeRejectReason,
+    error: ErrorSpec,
+    extra: Record<string, string> = {},
+  ) {
+    metrics.ws_upgrades_rejected_total.inc(1, { reason });
+    const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+    const status = error.httpStatus ?? 400;
+    const headers = Object.entries({
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      Connection: 'close',
+      ...extra,
+    })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\n${headers}\r\n${body}`);
+  }
+
+  function admit(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== config.wsPath) {
+      refuseUpgrade(socket, 'not_found', Errors.NOT_FOUND);
+      return;
+    }
+    if (state !== 'running') {
+      refuseUpgrade(socket, 'draining', Errors.DRAINING, { 'Retry-After': String(RETRY_AFTER_S) });
+      return;
+    }
+    if (connections.size + upgrading >= config.maxConnections) {
+      refuseUpgrade(socket, 'over_capacity', Errors.OVER_CAPACITY, { 'Retry-After': String(RETRY_AFTER_S) });
+      return;
+    }
+    upgrading++;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      upgrading--;
+      if (state !== 'running') {
+        ws.close(CloseCode.SHUTTING_DOWN, 'shutting_down');
+        return;
+      }
+      metrics.ws_connections_total.inc();
+      const conn = new DeviceConnection(ws, connectionHost, req.socket.remoteAddress ?? '');
+      connections.add(conn);
+    });
+  }
+
+  // One sweep drives every connection's deadlines and pings, instead of a timer per connection.
+  const sweepEvery = Math.max(
+    5,
+    Math.min(1000, Math.floor(config.heartbeatMs / 4), Math.floor(config.handshakeTimeoutMs / 4)),
+  );
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
+  let touchTimer: NodeJS.Timeout | undefined;
+
+  function sweep(): void {
+    const now = performance.now();
+    for (const conn of connections) conn.tick(now);
+  }
+
+  async function expireSessions(): Promise<void> {
+    let expired: Awaited<ReturnType<ResumeStore['expire']>>;
+    try {
+      expired = await store.expire(Date.now());
+    } catch (err) {
+      log.error({ event: 'store_read_failed', op: 'expire', error: (err as Error).message });
+      return;
+    }
+    for (const s of expired) {
+      metrics.ws_sessions_expired_total.inc();
+      if (s.undelivered.length === 0) continue;
+      metrics.dropped_messages.inc(s.undelivered.length);
+      log.warn({
+        event: 'session_expired_with_messages',
+        device: s.deviceId,
+        session: s.sessionId,
+        count: s.undelivered.length,
+      });
+      for (const m of s.undelivered) {
+        deadLetter({
+          deviceId: s.deviceId,
+          sessionId: s.sessionId,
+          direction: 'server_to_device',
+          seq: m.seq,
+          reason: 'expired',
+          ...payloadToData(m.payload),
+        });
+      }
+    }
+  }
+
+  function touchLiveSessions(): void {
+    const ids: string[] = [];
+    for (const s of registry.values()) if (s.attached) ids.push(s.id);
+    if (ids.length === 0) return;
+    store
+      .touch(ids)
+      .catch((err: Error) => log.error({ event: 'store_write_failed', op: 'touch', error: err.message }));
+  }
+
+  /**
+   * Accept a message for a device. Resolves with its sequence number once it is in the resume store;
+   * rejects with `buffer_full` (the session holds `maxUnacked` unacknowledged messages),
+   * `unknown_device` (the device has no session) or `store_unavailable`.
+   */
+  async function send(deviceId: string, value: unknown): Promise<number> {
+    const payload = toPayload(value);
+    for (let busy = registry.busy(deviceId); busy; busy = registry.busy(deviceId)) await busy;
+    const live = registry.get(deviceId);
+    if (live && !live.ended) return live.send(payload);
+    const sessionId = await store.sessionOfDevice(deviceId);
+    if (!sessionId) throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
+    const outcome = await store.appendNext(sessionId, payload, config.maxUnacked);
+    if (outcome.ok) return outcome.seq;
+    if (outcome.reason === 'buffer_full') {
+      metrics.ws_buffer_full_total.inc();
+      throw createError(Errors.BUFFER_FULL, undefined, { deviceId, maxUnacked: config.maxUnacked });
+    }
+    throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
+  }
+
+  async function listen(): Promise<ListenInfo> {
+    if (state !== 'created') throw new Error(`gateway cannot listen in state ${state}`);
+    await store.open();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    state = 'running';
+    sweepTimer = setInterval(sweep, sweepEvery);
+    expiryTimer = setInterval(() => void expireSessions(), config.expirySweepMs);
+    touchTimer = setInterval(touchLiveSessions, Math.max(1000, Math.floor(config.resumeTtlMs / 3)));
+    const info = address();
+    log.info({ event: 'gateway_listening', url: info.url, ws_url: info.wsUrl, store: store.kind });
+    return info;
+  }
+
+  function address(): ListenInfo {
+    const a = server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address === '0.0.0.0' ? '127.0.0.1' : a.address;
+    return { port: a.port, url: `http://${host}:${a.port}`, wsUrl: `ws://${host}:${a.port}${config.wsPath}` };
+  }
+
+  /** Tell every device to reconnect elsewhere, let store writes settle, close the store. */
+  async function close(): Promise<void> {
+    if (state === 'closing' || state === 'closed') return;
+    state = 'closing';
+    clearInterval(sweepTimer);
+    clearInterval(expiryTimer);
+    clearInterval(touchTimer);
+    for (const conn of [...connections]) conn.close(Errors.SHUTTING_DOWN);
+    await Promise.all([...registry.values()].map((s) => s.settled()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    wss.close();
+    await store.close();
+    metrics.stopLoopMonitor();
+    state = 'closed';
+    log.info({ event: 'gateway_closed' });
+  }
+
+  return {
+    config,
+    metrics,
+    store,
+    registry,
+    log,
+    router,
+    listen,
+    close,
+    send,
+    address,
+    health,
+    get state() {
+      return state;
+    },
+    connections: () => connections.size,
+  };
+}
+
+function statusText(status: number): string {
+  return (
+    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ??
+    'Error'
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * The handshake: turn a device's `hello` into a session attached to its connection, with an explicit
+ * outcome. A resume either succeeds (`resumed`, with what will be replayed) or yields a fresh session
+ * and one reason from the protocol's list, counted in `resume_failures`. A fresh session carries over
+ * the messages the device's previous session still held, renumbered, so nothing accepted is lost when
+ * a device lost its state (a reboot) or the gateway refused its resume.
+ */
+import {
+  Errors,
+  type HelloFrame,
+  PROTOCOL_VERSION,
+  type ResumeFailureReason,
+  type WelcomeFrame,
+} from '@zerodrop/protocol';
+import type { GatewayApp } from './app.js';
+import type { DeviceConnection } from './connection.js';
+import { generationOfEpoch, hashToken, newEpoch, newResumeToken, newSessionId, tokenMatches } from './ids.js';
+import type { Logger } from './logger.js';
+import { countResumeFailure, type GatewayMetrics } from './metrics.js';
+import type { SessionRegistry } from './registry.js';
+import { Session, type SessionContext } from './session.js';
+import type { ResumeStore, StoredMessage } from './store/resume-store.js';
+
+export interface HandshakeDeps {
+  readonly store: ResumeStore;
+  readonly registry: SessionRegistry;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly app: GatewayApp;
+  readonly sessionContext: SessionContext;
+  readonly instanceId: string;
+  readonly heartbeatMs: number;
+  readonly maxUnacked: number;
+  readonly maxFrameBytes: number;
+}
+
+type Resolution = { session: Session } | { reason: ResumeFailureReason };
+
+export async function handshake(
+  deps: HandshakeDeps,
+  conn: DeviceConnection,
+  hello: HelloFrame,
+): Promise<void> {
+  if (hello.v !== PROTOCOL_VERSION) {
+    conn.protocolError(
+      Errors.UNSUPPORTED_VERSION,
+      `device speaks v${hello.v}, gateway speaks v${PROTOCOL_VERSION}`,
+    );
+    return;
+  }
+  await deps.registry.withDeviceLock(hello.device, async () => {
+    if (conn.closed) return;
+    const previous = deps.registry.get(hello.device);
+    let resolution: Resolution | undefined;
+    if (hello.resume) {
+      deps.metrics.ws_reconnects.inc();
+      resolution = await resolveResume(deps, hello, previous);
+    }
+    const token = newResumeToken();
+    let session = resolution && 'session' in resolution ? resolution.session : undefined;
+    let reason = resolution && 'reason' in resolution ? resolution.reason : undefined;
+    if (session) {
+      await deps.store.rotateToken(session.id, session.epoch, hashToken(token));
+      session.tokenHash = hashToken(token);
+      if (!session.attach(conn, hello.resume!.ack)) {
+        session = undefined;
+        reason = 'epoch_mismatch';
+      }
+    }
+    if (!session) {
+      session = await createFresh(deps, hello.device, previous, token);
+      session.attach(conn, 0);
+    }
+    if (previous && previous !== session) previous.end(Errors.SESSION_REPLACED);
+    if (conn.closed) {
+      session.detach(conn);
+      return;
+    }
+    deps.registry.set(session);
+    conn.opened(session);
+
+    const outcome = reason === undefined && hello.resume ? 'resumed' : 'fresh';
+    if (outcome === 'resumed') deps.metrics.ws_resumes.inc();
+    if (reason) {
+      countResumeFailure(deps.metrics, reason);
+      deps.log.info({ event: 'resume_failed', device: hello.device, session: hello.resume?.session, reason });
+    }
+    conn.send(welcome(deps, session, token, outcome, reason));
+    session.flush();
+    deps.log.debug({ event: 'session_open', device: hello.device, session: session.id, outcome });
+    deps.app.onSession?.({ deviceId: hello.device, sessionId: session.id, outcome });
+  });
+}
+
+function welcome(
+  deps: HandshakeDeps,
+  session: Session,
+  token: string,
+  outcome: 'resumed' | 'fresh',
+  reason: ResumeFailureReason | undefined,
+): WelcomeFrame {
+  const frame: WelcomeFrame = {
+    t: 'welcome',
+    v: PROTOCOL_VERSION,
+    session: session.id,
+    epoch: session.epoch,
+    token,
+    outcome,
+    ack: session.receiver.processed,
+    replay: session.replayCount,
+    replay_from: session.sender.acked + 1,
+    heartbeat_ms: deps.heartbeatMs,
+    limits: { max_unacked: deps.maxUnacked, max_frame_bytes: deps.maxFrameBytes },
+    instance: deps.instanceId,
+  };
+  if (reason) frame.reason = reason;
+  return frame;
+}
+
+async function resolveResume(
+  deps: HandshakeDeps,
+  hello: HelloFrame,
+  live: Session | undefined,
+): Promise<Resolution> {
+  const req = hello.resume!;
+  if (live && live.id === req.session) {
+    if (live.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
+    if (!tokenMatches(req.token, live.tokenHash)) return { reason: 'unauthorized' };
+    return { session: live };
+  }
+  const { store } = deps;
+  try {
+    const rec = await store.getSession(req.session);
+    if (!rec) {
+      if (await store.wasExpired(req.session)) return { reason: 'expired' };
+      // An epoch minted under another store generation proves the store lost the session.
+      return {
+        reason: generationOfEpoch(req.epoch) !== store.generation ? 'epoch_mismatch' : 'unknown_session',
+      };
+    }
+    if (rec.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
+    if (rec.deviceId !== hello.device || !tokenMatches(req.token, rec.tokenHash))
+      return { reason: 'unauthorized' };
+    if (req.ack < rec.outAcked || req.ack > rec.outAcked + rec.outbound.length)
+      return { reason: 'epoch_mismatch' };
+    return { session: new Session(rec, deps.sessionContext) };
+  } catch (err) {
+    deps.log.error({ event: 'store_read_failed', op: 'resume', error: (err as Error).message });
+    return { reason: 'store_unavailable' };
+  }
+}
+
+/** A new session for the device, holding whatever its previous session had not delivered. */
+async function createFresh(
+  deps: HandshakeDeps,
+  deviceId: string,
+  live: Session | undefined,
+  token: string,
+): Promise<Session> {
+  const { store } = deps;
+  let carried: readonly StoredMessage[] = [];
+  let previousId: string | null = null;
+  if (live) {
+    await live.settled();
+    carried = live.sender.unacked();
+    previousId = live.id;
+  } else {
+    previousId = await store.sessionOfDevice(deviceId);
+    const rec = previousId ? await store.getSession(previousId) : null;
+    carried = rec?.outbound ?? [];
+  }
+  const record = {
+    sessionId: newSessionId(),
+    deviceId,
+    epoch: newEpoch(store.generation),
+    tokenHash: hashToken(token),
+    outbound: carried.map((m, i) => ({ seq: i + 1, payload: m.payload })),
+  };
+  await store.createSession(record);
+  if (previousId) await store.deleteSession(previousId);
+  if (carried.length > 0) {
+    deps.log.info({
+      event: 'messages_carried_over',
+      device: deviceId,
+      from: previousId,
+      to: record.sessionId,
+      count: carried.length,
+    });
+  }
+  return new Session(
+    { ...record, outAcked: 0, inProcessed: 0, createdAt: Date.now(), updatedAt: Date.now() },
+    deps.sessionContext,
+  );
+}

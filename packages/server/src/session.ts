@@ -1,0 +1,331 @@
+/**
+ * One device session held live on this instance: the reliable channel in both directions (from the
+ * protocol core), the write-through to the resume store, and the in-order hand-off of device messages
+ * to the application. It outlives its connection: a connection attaches, detaches, and another one
+ * (the same device, resuming) attaches again.
+ *
+ * Order of effects, which is the delivery contract:
+ * - server→device: accept (bounded) → store append → confirm → written to the socket; `send` resolves
+ *   once the append did, so an accepted message is in the store before it is on the wire.
+ * - device→server: received → handler → `setProcessed` in the store → ack to the device.
+ */
+import {
+  createError,
+  type ErrorSpec,
+  Errors,
+  type Payload,
+  ReliableReceiver,
+  ReliableSender,
+  type ZerodropError,
+} from '@zerodrop/protocol';
+import type { DeadLetter, GatewayApp } from './app.js';
+import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
+
+/** What a session needs from the connection it is attached to. */
+export interface SessionTransport {
+  writeData(payload: Payload, seq: number, ack: number): void;
+  writeAck(ack: number): void;
+  /** The peer broke the protocol: report and close the connection (the session stays). */
+  protocolError(error: ErrorSpec, detail: string): void;
+  /** Close the connection with a code from the registry. */
+  close(error: ErrorSpec): void;
+}
+
+export interface SessionContext {
+  readonly store: ResumeStore;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly app: GatewayApp;
+  readonly maxUnacked: number;
+  /** Called when the session has no connection and no work left: the registry may forget it. */
+  readonly onIdle: (session: Session) => void;
+  readonly deadLetter: (letter: DeadLetter) => void;
+}
+
+interface Inbound {
+  readonly seq: number;
+  readonly data: unknown;
+  readonly binary: boolean;
+}
+
+export function payloadToData(p: Payload): { data: unknown; binary: boolean } {
+  return p.kind === 'json' ? { data: JSON.parse(p.json), binary: false } : { data: p.bytes, binary: true };
+}
+
+export class Session {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly epoch: string;
+  tokenHash: string;
+  readonly sender: ReliableSender<Payload>;
+  readonly receiver: ReliableReceiver;
+  readonly #ctx: SessionContext;
+  #transport: SessionTransport | undefined;
+  readonly #inbound: Inbound[] = [];
+  #processing = false;
+  /** Seqs whose append resolved, waiting for every lower seq to resolve too. */
+  readonly #stored = new Set<number>();
+  #pendingWrites = 0;
+  #settledWaiters: (() => void)[] = [];
+  #ackPersisted: number;
+  #ackWriting = false;
+  /** Set once the session was replaced or its store state was lost: it accepts nothing more. */
+  #ended: ZerodropError | undefined;
+
+  constructor(record: SessionRecord, ctx: SessionContext) {
+    this.id = record.sessionId;
+    this.deviceId = record.deviceId;
+    this.epoch = record.epoch;
+    this.tokenHash = record.tokenHash;
+    this.#ctx = ctx;
+    this.sender = new ReliableSender<Payload>(
+      { maxUnacked: ctx.maxUnacked },
+      { acked: record.outAcked, unacked: record.outbound },
+    );
+    this.receiver = new ReliableReceiver({ processed: record.inProcessed });
+    this.#ackPersisted = record.outAcked;
+  }
+
+  get attached(): boolean {
+    return this.#transport !== undefined;
+  }
+
+  get ended(): boolean {
+    return this.#ended !== undefined;
+  }
+
+  /** No connection, no queued device messages, no store write in flight. */
+  get idle(): boolean {
+    return !this.#transport && !this.#processing && this.#inbound.length === 0 && this.#pendingWrites === 0;
+  }
+
+  /**
+   * Attach a connection whose device holds everything up to `peerAck`. Returns false when that ack is
+   * beyond what was ever sent (the caller answers `fresh`, `epoch_mismatch`).
+   */
+  attach(transport: SessionTransport, peerAck: number): boolean {
+    if (peerAck < this.sender.acked || !this.sender.resume(peerAck).ok) return false;
+    this.#persistAck();
+    // A newer connection of the same device wins; the older one is told why it was closed.
+    const previous = this.#transport;
+    if (previous && previous !== transport) previous.close(Errors.SESSION_REPLACED);
+    this.#transport = transport;
+    this.receiver.resume();
+    return true;
+  }
+
+  /** The connection is gone; keep state for the next one. */
+  detach(transport: SessionTransport): void {
+    if (this.#transport !== transport) return;
+    this.#transport = undefined;
+    this.sender.detach();
+    this.#checkIdle();
+  }
+
+  /** Messages the next `flush` replays: everything unacknowledged. */
+  get replayCount(): number {
+    return this.sender.lastSeq - this.sender.acked;
+  }
+
+  /** Accept a server→device message; resolves with its seq once it is in the store. */
+  async send(payload: Payload): Promise<number> {
+    if (this.#ended) throw this.#ended;
+    const accepted = this.sender.accept(payload);
+    if (!accepted.ok) {
+      this.#ctx.metrics.ws_buffer_full_total.inc();
+      throw createError(Errors.BUFFER_FULL, undefined, {
+        deviceId: this.deviceId,
+        maxUnacked: this.sender.maxUnacked,
+      });
+    }
+    const message: StoredMessage = { seq: accepted.seq, payload };
+    this.#pendingWrites++;
+    try {
+      const outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked);
+      if (!outcome.ok) {
+        throw this.#end(Errors.STORE_UNAVAILABLE, `the store refused seq ${message.seq}: ${outcome.reason}`);
+      }
+    } catch (err) {
+      throw this.#end(Errors.STORE_UNAVAILABLE, `store write failed: ${(err as Error).message}`);
+    } finally {
+      this.#pendingWrites--;
+      this.#checkIdle();
+    }
+    this.#stored.add(message.seq);
+    while (this.#stored.delete(this.sender.durable + 1)) this.sender.confirm(this.sender.durable + 1);
+    this.flush();
+    return message.seq;
+  }
+
+  /** Write every durable message not yet on the current connection. */
+  flush(): void {
+    const t = this.#transport;
+    if (!t) return;
+    const entries = this.sender.takeWritable();
+    if (entries.length === 0) return;
+    for (const e of entries) t.writeData(e.payload, e.seq, this.receiver.takeAck());
+    this.#ctx.metrics.ws_messages_total.inc(entries.length, { direction: 'server_to_device' });
+  }
+
+  /** A data frame from the device. */
+  onData(seq: number, data: unknown, binary: boolean): void {
+    const verdict = this.receiver.onData(seq);
+    if (verdict === 'gap') {
+      this.#transport?.protocolError(
+        Errors.SEQUENCE_GAP,
+        `expected ${this.receiver.received + 1}, got ${seq}`,
+      );
+      return;
+    }
+    if (verdict === 'duplicate') {
+      this.#ctx.metrics.ws_duplicates_dropped_total.inc();
+      // Tell the device again how far we are, so a replaying device frees its buffer.
+      if (!this.#processing) this.#sendAck(true);
+      return;
+    }
+    this.#inbound.push({ seq, data, binary });
+    if (!this.#processing) void this.#pump();
+  }
+
+  /** A cumulative ack from the device. */
+  onAck(ack: number): void {
+    const r = this.sender.onAck(ack);
+    if (!r.ok) {
+      this.#transport?.protocolError(
+        Errors.ACK_OUT_OF_RANGE,
+        `ack ${ack} beyond last sent ${this.sender.lastSeq}`,
+      );
+      return;
+    }
+    if (r.released > 0) this.#persistAck();
+  }
+
+  /** The ack for the device, if one is due (piggybacked on pings). */
+  takeAckIfDue(): number | undefined {
+    return this.receiver.ackDue ? this.receiver.takeAck() : undefined;
+  }
+
+  /** Resolves once no store write of this session is in flight. */
+  settled(): Promise<void> {
+    if (this.#pendingWrites === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+  }
+
+  /**
+   * This session is being replaced by a newer one of the same device: accept nothing more and close
+   * its connection with `code`. Device messages already queued are still handed to the application.
+   */
+  end(error: ErrorSpec): void {
+    this.#end(error, error.message);
+  }
+
+  #end(error: ErrorSpec, message: string): ZerodropError {
+    const err = createError(error, message, { deviceId: this.deviceId });
+    if (!this.#ended) {
+      this.#ended = err;
+      if (error !== Errors.SESSION_REPLACED) {
+        this.#ctx.log.error({
+          event: 'session_failed',
+          device: this.deviceId,
+          session: this.id,
+          reason: message,
+        });
+      }
+      const t = this.#transport;
+      this.#transport = undefined;
+      this.sender.detach();
+      t?.close(error === Errors.SESSION_REPLACED ? error : Errors.STORE_UNAVAILABLE);
+    }
+    return err;
+  }
+
+  async #pump(): Promise<void> {
+    this.#processing = true;
+    try {
+      for (let next = this.#inbound.shift(); next; next = this.#inbound.shift()) {
+        await this.#handle(next);
+        this.receiver.complete(next.seq);
+        if (this.#inbound.length === 0) this.#sendAck();
+      }
+    } finally {
+      this.#processing = false;
+      this.#checkIdle();
+    }
+  }
+
+  async #handle(m: Inbound): Promise<void> {
+    const { app, metrics, store } = this.#ctx;
+    try {
+      await app.onMessage?.({
+        deviceId: this.deviceId,
+        sessionId: this.id,
+        seq: m.seq,
+        data: m.data,
+        binary: m.binary,
+      });
+      metrics.ws_messages_total.inc(1, { direction: 'device_to_server' });
+    } catch (err) {
+      metrics.ws_handler_errors_total.inc();
+      this.#ctx.log.warn({
+        event: 'handler_failed',
+        device: this.deviceId,
+        session: this.id,
+        seq: m.seq,
+        error: String(err),
+      });
+      this.#ctx.deadLetter({
+        deviceId: this.deviceId,
+        sessionId: this.id,
+        direction: 'device_to_server',
+        seq: m.seq,
+        reason: 'handler_failed',
+        data: m.data,
+        binary: m.binary,
+      });
+    }
+    // Recorded before the ack goes out, so a resume on any instance starts after this message.
+    await store.setProcessed(this.id, this.epoch, m.seq).catch((err: Error) => {
+      this.#ctx.log.error({
+        event: 'store_write_failed',
+        op: 'setProcessed',
+        session: this.id,
+        error: err.message,
+      });
+    });
+  }
+
+  #sendAck(force = false): void {
+    const t = this.#transport;
+    if (t && (force || this.receiver.ackDue)) t.writeAck(this.receiver.takeAck());
+  }
+
+  /** Persist the latest ack; writes are coalesced so a burst of acks costs one store write at a time. */
+  #persistAck(): void {
+    if (this.#ackWriting || this.sender.acked <= this.#ackPersisted || this.#ended) return;
+    this.#ackWriting = true;
+    const upTo = this.sender.acked;
+    this.#ctx.store.ack(this.id, this.epoch, upTo).then(
+      () => {
+        this.#ackWriting = false;
+        this.#ackPersisted = upTo;
+        this.#persistAck();
+      },
+      (err: Error) => {
+        // Not retried at once: the next ack retries. A lost ack write only means a longer replay.
+        this.#ackWriting = false;
+        this.#ctx.log.error({ event: 'store_write_failed', op: 'ack', session: this.id, error: err.message });
+      },
+    );
+  }
+
+  #checkIdle(): void {
+    if (this.#pendingWrites === 0 && this.#settledWaiters.length > 0) {
+      const waiters = this.#settledWaiters;
+      this.#settledWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (this.idle) this.#ctx.onIdle(this);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The resume store: where a session's delivery state lives so that it outlives its connection (and,
+ * with a shared store, its instance). This file is the contract; `memory-store.ts` and the Redis store
+ * implement it, and `test-support/store-conformance.ts` is the one suite every implementation passes.
+ *
+ * Contract:
+ * - A session record holds the device id, the session epoch, the hash of the current resume token,
+ *   the server→device messages not yet acknowledged (contiguous, ascending, above `outAcked`) and the
+ *   highest device→server sequence the application processed (`inProcessed`).
+ * - `append` is atomic: it stores a message only if the session exists with that epoch, the message's
+ *   seq is exactly one above the last stored, and fewer than `maxUnacked` messages are held. Otherwise
+ *   it stores nothing and says why. Once `append` resolves `ok`, the message is durable (as durable as
+ *   the store is) and stays until `ack` covers it or the session expires or is deleted.
+ * - `appendNext` is the same, but the store assigns the next seq (used when no instance holds the
+ *   session live).
+ * - `ack`, `setProcessed` and `rotateToken` are monotonic or idempotent and ignore a stale epoch.
+ * - Every write refreshes the session's TTL; `touch` refreshes it without a write.
+ * - A session not refreshed within the TTL expires: `expire(now)` removes it and returns it with the
+ *   messages it still held, so the caller can count them as dropped and dead-letter them. An expired
+ *   session leaves a tombstone, so a later resume can be told `expired` rather than `unknown_session`.
+ * - `generation` names the store's incarnation. It changes when the store lost its data (a restart
+ *   without persistence); epochs minted under an older generation prove that a missing session was
+ *   lost, not unknown.
+ * - Methods reject only when the store cannot answer (unreachable); never for a refused append.
+ */
+import type { Payload } from '@zerodrop/protocol';
+
+export interface StoredMessage {
+  readonly seq: number;
+  readonly payload: Payload;
+}
+
+export interface NewSession {
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly epoch: string;
+  readonly tokenHash: string;
+  /** Messages carried over from the device's previous session, already renumbered from 1. */
+  readonly outbound: readonly StoredMessage[];
+}
+
+export interface SessionRecord extends NewSession {
+  /** Highest server→device seq the device acknowledged; `outbound` holds everything above it. */
+  readonly outAcked: number;
+  /** Highest device→server seq the application processed. */
+  readonly inProcessed: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type AppendOutcome =
+  | { readonly ok: true; readonly seq: number }
+  | { readonly ok: false; readonly reason: 'buffer_full' | 'not_found' | 'conflict' };
+
+export interface ExpiredSession {
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly epoch: string;
+  /** Server→device messages that can no longer be delivered. */
+  readonly undelivered: readonly StoredMessage[];
+}
+
+export type StoreStatus = 'ready' | 'degraded' | 'unavailable';
+
+export interface ResumeStoreMetrics {
+  readonly kind: string;
+  readonly status: StoreStatus;
+  readonly connected: boolean;
+  readonly generation: string;
+  readonly sessions: number;
+  readonly buffered_messages: number;
+  readonly pending_writes: number;
+  readonly errors: number;
+  readonly expired_sessions: number;
+  readonly last_error: string | null;
+  readonly command_latency_ms: { readonly p50: number; readonly p99: number };
+}
+
+export interface ResumeStore {
+  /** `memory`, `redis`, … */
+  readonly kind: string;
+  /** The store's incarnation; see the contract above. */
+  readonly generation: string;
+  /** Whether sessions can move between instances through this store. */
+  readonly shared: boolean;
+
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  createSession(session: NewSession): Promise<void>;
+  getSession(sessionId: string): Promise<SessionRecord | null>;
+  /** The current session of a device, if any. */
+  sessionOfDevice(deviceId: string): Promise<string | null>;
+  /** Whether the session expired recently (its tombstone is still kept). */
+  wasExpired(sessionId: string): Promise<boolean>;
+  deleteSession(sessionId: string): Promise<void>;
+
+  append(
+    sessionId: string,
+    epoch: string,
+    message: StoredMessage,
+    maxUnacked: number,
+  ): Promise<AppendOutcome>;
+  appendNext(sessionId: string, payload: Payload, maxUnacked: number): Promise<AppendOutcome>;
+  ack(sessionId: string, epoch: string, upTo: number): Promise<void>;
+  setProcessed(sessionId: string, epoch: string, seq: number): Promise<void>;
+  rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void>;
+  touch(sessionIds: readonly string[]): Promise<void>;
+
+  /** Remove sessions idle past the TTL at `now` and return them. */
+  expire(now: number): Promise<ExpiredSession[]>;
+  metrics(): ResumeStoreMetrics;
+}
+
+export interface ResumeStoreOptions {
+  /** Runbook: 15 minutes. */
+  ttlMs: number;
+  /** How long an expired session's tombstone is kept (to answer `expired`). */
+  tombstoneTtlMs: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}

@@ -1,0 +1,248 @@
+/**
+ * The one conformance suite every ResumeStore implementation passes (memory, Redis). It checks the
+ * contract written in `store/resume-store.ts` through the public interface only, with real time for
+ * TTLs (kept short) so a store whose TTL lives on a server is tested the same way.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Payload } from '@zerodrop/protocol';
+import type { NewSession, ResumeStore, ResumeStoreOptions } from '../store/resume-store.js';
+
+export interface ConformanceTarget {
+  /** A fresh, opened store; the suite closes it. */
+  make(options: ResumeStoreOptions): Promise<ResumeStore>;
+}
+
+const json = (v: unknown): Payload => ({ kind: 'json', json: JSON.stringify(v) });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let counter = 0;
+
+function newSession(deviceId = `dev-${++counter}-${Math.random().toString(36).slice(2, 8)}`): NewSession {
+  return {
+    sessionId: `s_conf_${++counter}_${Math.random().toString(36).slice(2, 10)}`,
+    deviceId,
+    epoch: `gen.${counter}`,
+    tokenHash: 'a'.repeat(64),
+    outbound: [],
+  };
+}
+
+export function resumeStoreConformance(name: string, target: ConformanceTarget): void {
+  describe(`ResumeStore conformance: ${name}`, () => {
+    let store: ResumeStore;
+    const TTL = 400;
+    before(async () => {
+      store = await target.make({ ttlMs: TTL, tombstoneTtlMs: 60_000 });
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    it('creates a session and reads it back with nothing acked or processed', async () => {
+      const s = { ...newSession(), outbound: [{ seq: 1, payload: json({ carried: true }) }] };
+      await store.createSession(s);
+      const rec = await store.getSession(s.sessionId);
+      assert.ok(rec);
+      assert.equal(rec.deviceId, s.deviceId);
+      assert.equal(rec.epoch, s.epoch);
+      assert.equal(rec.tokenHash, s.tokenHash);
+      assert.equal(rec.outAcked, 0);
+      assert.equal(rec.inProcessed, 0);
+      assert.deepEqual(rec.outbound, s.outbound);
+      assert.equal(await store.sessionOfDevice(s.deviceId), s.sessionId);
+    });
+
+    it('answers null for a session or device it never saw', async () => {
+      assert.equal(await store.getSession('s_never'), null);
+      assert.equal(await store.sessionOfDevice('never-device'), null);
+      assert.equal(await store.wasExpired('s_never'), false);
+    });
+
+    it('keeps JSON and binary payloads byte for byte', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      const bytes = new Uint8Array([0, 1, 2, 254, 255, 10, 13]);
+      assert.deepEqual(
+        await store.append(s.sessionId, s.epoch, { seq: 1, payload: json({ a: 'é', n: 1 }) }, 10),
+        { ok: true, seq: 1 },
+      );
+      assert.deepEqual(
+        await store.append(s.sessionId, s.epoch, { seq: 2, payload: { kind: 'binary', bytes } }, 10),
+        { ok: true, seq: 2 },
+      );
+      const rec = await store.getSession(s.sessionId);
+      const first = rec?.outbound[0]?.payload;
+      assert.ok(first?.kind === 'json');
+      assert.deepEqual(JSON.parse(first.json), { a: 'é', n: 1 });
+      const got = rec?.outbound[1]?.payload;
+      assert.equal(got?.kind, 'binary');
+      assert.deepEqual(Array.from((got as { bytes: Uint8Array }).bytes), Array.from(bytes));
+    });
+
+    it('appends only the next sequence number, for the current epoch', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10), {
+        ok: false,
+        reason: 'conflict',
+      });
+      assert.deepEqual(await store.append(s.sessionId, 'other.epoch', { seq: 1, payload: json(1) }, 10), {
+        ok: false,
+        reason: 'not_found',
+      });
+      assert.deepEqual(await store.append('s_missing', s.epoch, { seq: 1, payload: json(1) }, 10), {
+        ok: false,
+        reason: 'not_found',
+      });
+      assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 1, payload: json(1) }, 10), {
+        ok: true,
+        seq: 1,
+      });
+      assert.equal((await store.getSession(s.sessionId))?.outbound.length, 1);
+    });
+
+    it('refuses an append beyond the bound and evicts nothing', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      for (let seq = 1; seq <= 3; seq++) {
+        assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq, payload: json(seq) }, 3), {
+          ok: true,
+          seq,
+        });
+      }
+      assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 4, payload: json(4) }, 3), {
+        ok: false,
+        reason: 'buffer_full',
+      });
+      assert.deepEqual(await store.appendNext(s.sessionId, json(4), 3), { ok: false, reason: 'buffer_full' });
+      const rec = await store.getSession(s.sessionId);
+      assert.deepEqual(
+        rec?.outbound.map((m) => m.seq),
+        [1, 2, 3],
+      );
+      await store.ack(s.sessionId, s.epoch, 1);
+      assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 4, payload: json(4) }, 3), {
+        ok: true,
+        seq: 4,
+      });
+    });
+
+    it('appendNext assigns the next sequence number after acked and held messages', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      await store.append(s.sessionId, s.epoch, { seq: 1, payload: json(1) }, 10);
+      await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10);
+      await store.ack(s.sessionId, s.epoch, 2);
+      assert.deepEqual(await store.appendNext(s.sessionId, json(3), 10), { ok: true, seq: 3 });
+      assert.deepEqual(await store.appendNext('s_missing', json(1), 10), { ok: false, reason: 'not_found' });
+    });
+
+    it('keeps many concurrent appends in order', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.append(s.sessionId, s.epoch, { seq: i + 1, payload: json(i + 1) }, 200),
+        ),
+      );
+      assert.ok(results.every((r) => r.ok));
+      const rec = await store.getSession(s.sessionId);
+      assert.deepEqual(
+        rec?.outbound.map((m) => m.seq),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+    });
+
+    it('trims on ack, ignores stale acks and caps an ack at the last message', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      for (let seq = 1; seq <= 5; seq++)
+        await store.append(s.sessionId, s.epoch, { seq, payload: json(seq) }, 10);
+      await store.ack(s.sessionId, s.epoch, 3);
+      await store.ack(s.sessionId, s.epoch, 2);
+      let rec = await store.getSession(s.sessionId);
+      assert.equal(rec?.outAcked, 3);
+      assert.deepEqual(
+        rec?.outbound.map((m) => m.seq),
+        [4, 5],
+      );
+      await store.ack(s.sessionId, 'stale.epoch', 5);
+      assert.equal((await store.getSession(s.sessionId))?.outAcked, 3);
+      await store.ack(s.sessionId, s.epoch, 99);
+      rec = await store.getSession(s.sessionId);
+      assert.equal(rec?.outAcked, 5);
+      assert.deepEqual(rec?.outbound, []);
+    });
+
+    it('records the processed device sequence monotonically', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      await store.setProcessed(s.sessionId, s.epoch, 4);
+      await store.setProcessed(s.sessionId, s.epoch, 2);
+      await store.setProcessed(s.sessionId, 'stale.epoch', 9);
+      assert.equal((await store.getSession(s.sessionId))?.inProcessed, 4);
+    });
+
+    it('rotates the token hash for the current epoch only', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      await store.rotateToken(s.sessionId, s.epoch, 'b'.repeat(64));
+      await store.rotateToken(s.sessionId, 'stale.epoch', 'c'.repeat(64));
+      assert.equal((await store.getSession(s.sessionId))?.tokenHash, 'b'.repeat(64));
+    });
+
+    it('points a device at its newest session and forgets deleted ones', async () => {
+      const first = newSession();
+      const second = { ...newSession(first.deviceId) };
+      await store.createSession(first);
+      await store.createSession(second);
+      assert.equal(await store.sessionOfDevice(first.deviceId), second.sessionId);
+      await store.deleteSession(first.sessionId);
+      assert.equal(await store.getSession(first.sessionId), null);
+      assert.equal(await store.sessionOfDevice(first.deviceId), second.sessionId);
+      await store.deleteSession(second.sessionId);
+      assert.equal(await store.sessionOfDevice(first.deviceId), null);
+      assert.equal(await store.wasExpired(second.sessionId), false, 'a deleted session did not expire');
+    });
+
+    it('expires an idle session with its undelivered messages and leaves a tombstone', async () => {
+      const idle = newSession();
+      const busy = newSession();
+      await store.createSession(idle);
+      await store.createSession(busy);
+      await store.append(idle.sessionId, idle.epoch, { seq: 1, payload: json('lost?') }, 10);
+      await store.append(idle.sessionId, idle.epoch, { seq: 2, payload: json('lost too?') }, 10);
+      const deadline = Date.now() + TTL * 2.5;
+      let expired: Awaited<ReturnType<ResumeStore['expire']>> = [];
+      while (Date.now() < deadline && !expired.some((e) => e.sessionId === idle.sessionId)) {
+        await store.touch([busy.sessionId]);
+        await sleep(50);
+        expired = expired.concat(await store.expire(Date.now()));
+      }
+      const mine = expired.find((e) => e.sessionId === idle.sessionId);
+      assert.ok(mine, 'the idle session expired');
+      assert.equal(mine.deviceId, idle.deviceId);
+      assert.deepEqual(
+        mine.undelivered.map((m) => m.seq),
+        [1, 2],
+      );
+      assert.ok(!expired.some((e) => e.sessionId === busy.sessionId), 'a touched session stays');
+      assert.equal(await store.getSession(idle.sessionId), null);
+      assert.equal(await store.wasExpired(idle.sessionId), true);
+      assert.equal(await store.sessionOfDevice(idle.deviceId), null);
+      assert.ok(await store.getSession(busy.sessionId));
+      const again = await store.expire(Date.now());
+      assert.ok(!again.some((e) => e.sessionId === idle.sessionId), 'an expired session is reported once');
+    });
+
+    it('names its generation and reports metrics', async () => {
+      assert.equal(typeof store.generation, 'string');
+      assert.ok(store.generation.length > 0);
+      assert.ok(!store.generation.includes('.'), 'the generation never contains the epoch separator');
+      const m = store.metrics();
+      assert.equal(m.kind, store.kind);
+      assert.ok(m.sessions >= 1);
+      assert.ok(['ready', 'degraded', 'unavailable'].includes(m.status));
+    });
+  });
+}
