@@ -268,6 +268,7 @@ export class Session {
       metrics.ws_messages_total.inc(1, { direction: 'device_to_server' });
     } catch (err) {
       metrics.ws_handler_errors_total.inc();
+      metrics.dropped_messages.inc();
       this.#ctx.log.warn({
         event: 'handler_failed',
         device: this.deviceId,
