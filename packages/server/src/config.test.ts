@@ -62,3 +62,15 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ argv: ['--resume-ttl', '20s'] }), invalid(/resume TTL/));
   });
 });
+
+describe('configuration docs', () => {
+  it('docs/configuration.md lists every setting with its variable and flag', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { describeSettings } = await import('./config.js');
+    const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    for (const s of describeSettings()) {
+      assert.ok(doc.includes(`\`${s.env}\``), `${s.env} is documented`);
+      assert.ok(doc.includes(`\`${s.flag}\``), `${s.flag} is documented`);
+    }
+  });
+});

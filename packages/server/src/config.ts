@@ -180,6 +180,7 @@ const FOREIGN_ZERODROP_ENV = new Set([
   'ZERODROP_URL',
   'ZERODROP_TEST_CONCURRENCY',
   'ZERODROP_FUZZ_RUNS',
+  'ZERODROP_TEST_LOG',
 ]);
 
 function invalid(message: string): ZerodropError {
