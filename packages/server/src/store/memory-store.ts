@@ -53,6 +53,9 @@ export class MemoryResumeStore implements ResumeStore {
 
   async open(): Promise<void> {}
 
+  /** The memory store lives and dies with the process: it never loses data while it runs. */
+  onReset(_listener: () => void): void {}
+
   async close(): Promise<void> {}
 
   async createSession(s: NewSession): Promise<void> {

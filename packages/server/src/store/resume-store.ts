@@ -68,7 +68,8 @@ export interface ResumeStoreMetrics {
   readonly connected: boolean;
   readonly generation: string;
   readonly sessions: number;
-  readonly buffered_messages: number;
+  /** Messages held across all sessions, where the store can count them cheaply (null otherwise). */
+  readonly buffered_messages: number | null;
   readonly pending_writes: number;
   readonly errors: number;
   readonly expired_sessions: number;
@@ -106,6 +107,12 @@ export interface ResumeStore {
   setProcessed(sessionId: string, epoch: string, seq: number): Promise<void>;
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void>;
   touch(sessionIds: readonly string[]): Promise<void>;
+
+  /**
+   * Register a listener for the store losing its data (its generation changed while this instance
+   * ran): the gateway then writes back the full state of its live sessions.
+   */
+  onReset(listener: () => void): void;
 
   /** Remove sessions idle past the TTL at `now` and return them. */
   expire(now: number): Promise<ExpiredSession[]>;

@@ -239,9 +239,11 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       assert.equal(typeof store.generation, 'string');
       assert.ok(store.generation.length > 0);
       assert.ok(!store.generation.includes('.'), 'the generation never contains the epoch separator');
+      const deadline = Date.now() + 3000;
+      while (store.metrics().sessions < 1 && Date.now() < deadline) await sleep(20);
       const m = store.metrics();
       assert.equal(m.kind, store.kind);
-      assert.ok(m.sessions >= 1);
+      assert.ok(m.sessions >= 1, 'counts its sessions');
       assert.ok(['ready', 'degraded', 'unavailable'].includes(m.status));
     });
   });
