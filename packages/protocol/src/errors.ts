@@ -37,6 +37,11 @@ export const Errors = {
     message: 'the resume store could not be reached',
     httpStatus: 503,
   }),
+  SESSION_MOVED: spec({
+    code: 'session_moved',
+    message: 'another instance took the session over; the message was not accepted here',
+    httpStatus: 503,
+  }),
   CLIENT_CLOSED: spec({ code: 'client_closed', message: 'the client was closed by the application' }),
 
   // Wire protocol

@@ -136,6 +136,28 @@ export const SETTINGS = {
     min: 10,
     help: 'Time from upgrade to hello before the connection is closed with 4003.',
   }),
+  redisUrl: setting({
+    env: 'REDIS_URL',
+    flag: '--redis-url',
+    kind: 'string',
+    default: undefined,
+    help: 'Redis resume store (redis://host:port/db); unset: the embedded memory store.',
+  }),
+  redisKeyPrefix: setting({
+    env: 'ZERODROP_REDIS_PREFIX',
+    flag: '--redis-prefix',
+    kind: 'string',
+    default: 'zd:',
+    help: 'Prefix of every Redis key the gateway writes.',
+  }),
+  storeBacklog: setting({
+    env: 'ZERODROP_STORE_BACKLOG',
+    flag: '--store-backlog',
+    kind: 'int',
+    default: 100_000,
+    min: 0,
+    help: 'Store writes kept in order in memory while Redis is unreachable; beyond it sends are refused (store_unavailable).',
+  }),
   logLevel: setting({
     env: 'ZERODROP_LOG_LEVEL',
     flag: '--log-level',
@@ -170,6 +192,9 @@ export interface GatewayConfig {
   handshakeTimeoutMs: number;
   logLevel: string;
   demo: boolean;
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  storeBacklog: number;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -241,6 +266,9 @@ const FIELD: Record<SettingName, keyof GatewayConfig> = {
   handshakeTimeout: 'handshakeTimeoutMs',
   logLevel: 'logLevel',
   demo: 'demo',
+  redisUrl: 'redisUrl',
+  redisKeyPrefix: 'redisKeyPrefix',
+  storeBacklog: 'storeBacklog',
 };
 
 /** Read, merge and validate the configuration. Throws `invalid_config` naming every problem's source. */
@@ -306,6 +334,9 @@ export function loadConfig(input: LoadConfigInput = {}): GatewayConfig {
 
 function validate(c: GatewayConfig, sources: Record<string, string>): void {
   if (!c.wsPath.startsWith('/')) throw invalid(`${sources.wsPath} must start with /, got "${c.wsPath}"`);
+  if (c.redisUrl !== undefined && !/^rediss?:\/\//.test(c.redisUrl)) {
+    throw invalid(`${sources.redisUrl} must be a redis:// or rediss:// URL`);
+  }
   if (!LOG_LEVELS.includes(c.logLevel))
     throw invalid(`${sources.logLevel} must be one of ${LOG_LEVELS.join(', ')}`);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.instanceId)) {

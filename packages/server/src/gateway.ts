@@ -7,7 +7,15 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CloseCode, createError, type ErrorSpec, Errors, toPayload } from '@zerodrop/protocol';
+import {
+  CloseCode,
+  createError,
+  type ErrorSpec,
+  Errors,
+  isZerodropError,
+  type Payload,
+  toPayload,
+} from '@zerodrop/protocol';
 import { WebSocketServer } from 'ws';
 import type { DeadLetter, GatewayApp } from './app.js';
 import type { GatewayConfig } from './config.js';
@@ -22,8 +30,9 @@ import {
   wsMetricsJson,
 } from './metrics.js';
 import { SessionRegistry } from './registry.js';
+import { createRedisRelay, type SessionRelay } from './relay.js';
 import { payloadToData, type Session, type SessionContext } from './session.js';
-import { MemoryResumeStore } from './store/memory-store.js';
+import { createStoreFromConfig } from './store/index.js';
 import type { ResumeStore } from './store/resume-store.js';
 
 export interface GatewayOptions {
@@ -50,9 +59,8 @@ export type Gateway = ReturnType<typeof createGateway>;
 export function createGateway(options: GatewayOptions) {
   const { config } = options;
   const log = options.logger ?? createLogger({ level: config.logLevel, instance: config.instanceId });
-  const store =
-    options.store ??
-    new MemoryResumeStore({ ttlMs: config.resumeTtlMs, tombstoneTtlMs: config.tombstoneTtlMs });
+  const store = options.store ?? createStoreFromConfig(config);
+  let relay: SessionRelay | undefined;
   const app = options.app ?? {};
   const registry = new SessionRegistry();
   const connections = new Set<DeviceConnection>();
@@ -85,7 +93,7 @@ export function createGateway(options: GatewayOptions) {
     app,
     maxUnacked: config.maxUnacked,
     deadLetter,
-    onIdle: (s: Session) => registry.forget(s),
+    onRetired: (s: Session) => registry.forget(s),
   };
 
   const connectionHost = {
@@ -104,6 +112,7 @@ export function createGateway(options: GatewayOptions) {
           app,
           sessionContext,
           instanceId: config.instanceId,
+          relay,
           heartbeatMs: config.heartbeatMs,
           maxUnacked: config.maxUnacked,
           maxFrameBytes: config.maxFrameBytes,
@@ -232,7 +241,14 @@ export function createGateway(options: GatewayOptions) {
       log.error({ event: 'store_read_failed', op: 'expire', error: (err as Error).message });
       return;
     }
+    const now = Date.now();
+    for (const s of registry.values()) {
+      // A copy held past the TTL without a connection is stale; the store expires (and counts) it.
+      if (!s.attached && !s.ended && now - s.lastActivity > config.resumeTtlMs) s.end(Errors.SESSION_MOVED);
+    }
     for (const s of expired) {
+      const held = registry.get(s.deviceId);
+      if (held?.id === s.sessionId) held.end(Errors.SESSION_MOVED);
       metrics.ws_sessions_expired_total.inc();
       if (s.undelivered.length === 0) continue;
       metrics.dropped_messages.inc(s.undelivered.length);
@@ -267,22 +283,86 @@ export function createGateway(options: GatewayOptions) {
   /**
    * Accept a message for a device. Resolves with its sequence number once it is in the resume store;
    * rejects with `buffer_full` (the session holds `maxUnacked` unacknowledged messages),
-   * `unknown_device` (the device has no session) or `store_unavailable`.
+   * `unknown_device` (the device has no session) or `store_unavailable`. Works from any instance: a
+   * session held live by another instance gets the message through the relay, so one instance alone
+   * numbers a session's messages.
    */
-  async function send(deviceId: string, value: unknown): Promise<number> {
-    const payload = toPayload(value);
-    for (let busy = registry.busy(deviceId); busy; busy = registry.busy(deviceId)) await busy;
-    const live = registry.get(deviceId);
-    if (live && !live.ended) return live.send(payload);
-    const sessionId = await store.sessionOfDevice(deviceId);
-    if (!sessionId) throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
-    const outcome = await store.appendNext(sessionId, payload, config.maxUnacked);
-    if (outcome.ok) return outcome.seq;
-    if (outcome.reason === 'buffer_full') {
-      metrics.ws_buffer_full_total.inc();
-      throw createError(Errors.BUFFER_FULL, undefined, { deviceId, maxUnacked: config.maxUnacked });
+  function send(deviceId: string, value: unknown): Promise<number> {
+    return accept(deviceId, toPayload(value), true);
+  }
+
+  /** `mayForward` is false for a send another instance forwarded here: it is never bounced on. */
+  async function accept(deviceId: string, payload: Payload, mayForward: boolean): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const retry = attempt < 3;
+      for (let busy = registry.busy(deviceId); busy; busy = registry.busy(deviceId)) await busy;
+      const live = registry.get(deviceId);
+      if (live && !live.ended) {
+        try {
+          return await live.send(payload);
+        } catch (err) {
+          if (retry && isZerodropError(err, Errors.SESSION_MOVED)) continue;
+          throw err;
+        }
+      }
+      const sessionId = await store.sessionOfDevice(deviceId);
+      if (!sessionId) throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
+      let outcome = await store.appendNext(sessionId, payload, config.maxUnacked);
+      if (!outcome.ok && outcome.reason === 'owned') {
+        const owner = outcome.owner;
+        if (owner !== config.instanceId && (await store.isInstanceAlive(owner))) {
+          if (!mayForward || !relay) throw createError(Errors.SESSION_MOVED, undefined, { deviceId });
+          try {
+            return await relay.forwardSend(owner, deviceId, payload);
+          } catch (err) {
+            if (retry && isZerodropError(err, Errors.SESSION_MOVED)) continue;
+            throw err;
+          }
+        }
+        // The owner is gone, or it is this instance without a live copy: the store numbers the message.
+        outcome = await store.appendNext(sessionId, payload, config.maxUnacked, owner);
+      }
+      if (outcome.ok) return outcome.seq;
+      if (outcome.reason === 'owned' && retry) continue;
+      if (outcome.reason === 'buffer_full') {
+        metrics.ws_buffer_full_total.inc();
+        throw createError(Errors.BUFFER_FULL, undefined, { deviceId, maxUnacked: config.maxUnacked });
+      }
+      throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
     }
-    throw createError(Errors.UNKNOWN_DEVICE, undefined, { deviceId });
+  }
+
+  /** Another instance took a session over: drop our copy and close a stale connection. */
+  function onTakeover(deviceId: string, sessionId: string): void {
+    const live = registry.get(deviceId);
+    if (live && live.id === sessionId && !live.ended) {
+      log.info({ event: 'session_taken_over', device: deviceId, session: sessionId });
+      live.end(Errors.SESSION_MOVED);
+    }
+  }
+
+  /** The store lost its data: write back every session this instance holds, whole. */
+  async function writeBack(): Promise<void> {
+    const sessions = [...registry.values()].filter((s) => !s.ended);
+    log.warn({ event: 'store_reset', sessions: sessions.length });
+    let restored = 0;
+    await Promise.all(
+      sessions.map(async (s) => {
+        try {
+          if (await store.restoreSession(s.snapshot(config.instanceId))) restored++;
+          else s.end(Errors.SESSION_MOVED);
+        } catch (err) {
+          log.error({
+            event: 'store_write_failed',
+            op: 'restore',
+            session: s.id,
+            error: (err as Error).message,
+          });
+        }
+      }),
+    );
+    metrics.resume_store_writebacks_total.inc(restored);
+    log.warn({ event: 'store_reset_written_back', sessions: restored });
   }
 
   async function listen(): Promise<ListenInfo> {
@@ -295,6 +375,16 @@ export function createGateway(options: GatewayOptions) {
         resolve();
       });
     });
+    store.onReset(writeBack);
+    if (config.redisUrl && store.shared) {
+      relay = await createRedisRelay({
+        url: config.redisUrl,
+        prefix: config.redisKeyPrefix,
+        instanceId: config.instanceId,
+        log,
+        handlers: { onSend: (deviceId, payload) => accept(deviceId, payload, false), onTakeover },
+      });
+    }
     state = 'running';
     sweepTimer = setInterval(sweep, sweepEvery);
     expiryTimer = setInterval(() => void expireSessions(), config.expirySweepMs);
@@ -321,6 +411,7 @@ export function createGateway(options: GatewayOptions) {
     await Promise.all([...registry.values()].map((s) => s.settled()));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     wss.close();
+    await relay?.close();
     await store.close();
     metrics.stopLoopMonitor();
     state = 'closed';

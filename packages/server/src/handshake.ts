@@ -18,8 +18,9 @@ import { generationOfEpoch, hashToken, newEpoch, newResumeToken, newSessionId, t
 import type { Logger } from './logger.js';
 import { countResumeFailure, type GatewayMetrics } from './metrics.js';
 import type { SessionRegistry } from './registry.js';
+import type { SessionRelay } from './relay.js';
 import { Session, type SessionContext } from './session.js';
-import type { ResumeStore, StoredMessage } from './store/resume-store.js';
+import type { ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
 
 export interface HandshakeDeps {
   readonly store: ResumeStore;
@@ -29,6 +30,7 @@ export interface HandshakeDeps {
   readonly app: GatewayApp;
   readonly sessionContext: SessionContext;
   readonly instanceId: string;
+  readonly relay: SessionRelay | undefined;
   readonly heartbeatMs: number;
   readonly maxUnacked: number;
   readonly maxFrameBytes: number;
@@ -50,7 +52,8 @@ export async function handshake(
   }
   await deps.registry.withDeviceLock(hello.device, async () => {
     if (conn.closed) return;
-    const previous = deps.registry.get(hello.device);
+    const current = deps.registry.get(hello.device);
+    const previous = current && !current.ended ? current : undefined;
     let resolution: Resolution | undefined;
     if (hello.resume) {
       deps.metrics.ws_reconnects.inc();
@@ -68,7 +71,7 @@ export async function handshake(
       }
     }
     if (!session) {
-      session = await createFresh(deps, hello.device, previous, token);
+      session = await createFresh(deps, hello.device, previous?.ended ? undefined : previous, token);
       session.attach(conn, 0);
     }
     if (previous && previous !== session) previous.end(Errors.SESSION_REPLACED);
@@ -123,13 +126,32 @@ async function resolveResume(
   live: Session | undefined,
 ): Promise<Resolution> {
   const req = hello.resume!;
-  if (live && live.id === req.session) {
-    if (live.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
-    if (!tokenMatches(req.token, live.tokenHash)) return { reason: 'unauthorized' };
-    return { session: live };
-  }
   const { store } = deps;
   try {
+    if (live && live.id === req.session) {
+      if (live.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
+      if (!tokenMatches(req.token, live.tokenHash)) return { reason: 'unauthorized' };
+      if (!store.shared) return { session: live };
+      // Our copy is authoritative only while we still own the session in the shared store; while the
+      // store does not answer, it is the best copy there is.
+      const claimed = await store.claimSession(req.session).catch(() => undefined);
+      if (claimed === undefined) return { session: live };
+      if (!claimed) {
+        await store.restoreSession(live.snapshot(deps.instanceId));
+        return { session: live };
+      }
+      if (claimed.owner === deps.instanceId || claimed.owner === '') return { session: live };
+      live.end(Errors.SESSION_MOVED);
+      const stale = judge(claimed, hello);
+      if (stale) return { reason: stale };
+      announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
+      return {
+        session: new Session(
+          { ...claimed, owner: deps.instanceId, claimedAt: Date.now() },
+          deps.sessionContext,
+        ),
+      };
+    }
     const rec = await store.getSession(req.session);
     if (!rec) {
       if (await store.wasExpired(req.session)) return { reason: 'expired' };
@@ -138,16 +160,45 @@ async function resolveResume(
         reason: generationOfEpoch(req.epoch) !== store.generation ? 'epoch_mismatch' : 'unknown_session',
       };
     }
-    if (rec.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
-    if (rec.deviceId !== hello.device || !tokenMatches(req.token, rec.tokenHash))
-      return { reason: 'unauthorized' };
-    if (req.ack < rec.outAcked || req.ack > rec.outAcked + rec.outbound.length)
-      return { reason: 'epoch_mismatch' };
-    return { session: new Session(rec, deps.sessionContext) };
+    const verdict = judge(rec, hello);
+    if (verdict) return { reason: verdict };
+    // Validated: now take it over (atomically with the read that the session is built from).
+    const claimed = await store.claimSession(req.session);
+    if (!claimed) return { reason: 'expired' };
+    const again = judge(claimed, hello);
+    if (again) return { reason: again };
+    announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
+    return {
+      session: new Session(
+        { ...claimed, owner: deps.instanceId, claimedAt: Date.now() },
+        deps.sessionContext,
+      ),
+    };
   } catch (err) {
     deps.log.error({ event: 'store_read_failed', op: 'resume', error: (err as Error).message });
     return { reason: 'store_unavailable' };
   }
+}
+
+/** Why a stored session cannot be resumed by this hello, if it cannot. */
+function judge(rec: SessionRecord, hello: HelloFrame): ResumeFailureReason | undefined {
+  const req = hello.resume!;
+  if (rec.epoch !== req.epoch) return 'epoch_mismatch';
+  if (rec.deviceId !== hello.device || !tokenMatches(req.token, rec.tokenHash)) return 'unauthorized';
+  // The device cannot hold less than it acknowledged, nor more than was sent.
+  if (req.ack < rec.outAcked || req.ack > rec.outAcked + rec.outbound.length) return 'epoch_mismatch';
+  return undefined;
+}
+
+/** The previous holder of a session drops its copy and closes a stale connection at once. */
+function announceTakeover(
+  deps: HandshakeDeps,
+  previousOwner: string,
+  deviceId: string,
+  sessionId: string,
+): void {
+  if (previousOwner && previousOwner !== deps.instanceId)
+    deps.relay?.notifyTakeover(previousOwner, deviceId, sessionId);
 }
 
 /** A new session for the device, holding whatever its previous session had not delivered. */
@@ -160,21 +211,30 @@ async function createFresh(
   const { store } = deps;
   let carried: readonly StoredMessage[] = [];
   let previousId: string | null = null;
-  if (live) {
-    await live.settled();
+  if (live) await live.settled();
+  if (live && !store.shared) {
     carried = live.sender.unacked();
     previousId = live.id;
   } else {
-    previousId = await store.sessionOfDevice(deviceId);
-    const rec = previousId ? await store.getSession(previousId) : null;
-    carried = rec?.outbound ?? [];
+    previousId = live?.id ?? (await store.sessionOfDevice(deviceId));
+    // Claimed, so an instance that held it stops appending to it before its messages move here.
+    const rec = previousId ? await store.claimSession(previousId) : null;
+    if (rec) announceTakeover(deps, rec.owner, deviceId, rec.sessionId);
+    carried = rec?.outbound ?? live?.sender.unacked() ?? [];
   }
-  const record = {
+  const now = Date.now();
+  const record: SessionRecord = {
     sessionId: newSessionId(),
     deviceId,
     epoch: newEpoch(store.generation),
     tokenHash: hashToken(token),
     outbound: carried.map((m, i) => ({ seq: i + 1, payload: m.payload })),
+    owner: deps.instanceId,
+    claimedAt: now,
+    outAcked: 0,
+    inProcessed: 0,
+    createdAt: now,
+    updatedAt: now,
   };
   await store.createSession(record);
   if (previousId) await store.deleteSession(previousId);
@@ -187,8 +247,5 @@ async function createFresh(
       count: carried.length,
     });
   }
-  return new Session(
-    { ...record, outAcked: 0, inProcessed: 0, createdAt: Date.now(), updatedAt: Date.now() },
-    deps.sessionContext,
-  );
+  return new Session(record, deps.sessionContext);
 }

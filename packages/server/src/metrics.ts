@@ -70,6 +70,10 @@ export function createGatewayMetrics(options: { connections: () => number; sessi
       'ws_dead_letters_total',
       'Messages handed to the dead-letter hook.',
     ),
+    resume_store_writebacks_total: registry.counter(
+      'resume_store_writebacks_total',
+      'Sessions written back whole after the resume store lost its data.',
+    ),
     ws_sessions_expired_total: registry.counter(
       'ws_sessions_expired_total',
       'Sessions that expired in the store.',

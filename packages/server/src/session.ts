@@ -21,7 +21,7 @@ import {
 import type { DeadLetter, GatewayApp } from './app.js';
 import type { Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
+import type { AppendOutcome, ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
 
 /** What a session needs from the connection it is attached to. */
 export interface SessionTransport {
@@ -39,8 +39,8 @@ export interface SessionContext {
   readonly log: Logger;
   readonly app: GatewayApp;
   readonly maxUnacked: number;
-  /** Called when the session has no connection and no work left: the registry may forget it. */
-  readonly onIdle: (session: Session) => void;
+  /** Called once an ended session has no connection and no work left: the registry forgets it. */
+  readonly onRetired: (session: Session) => void;
   readonly deadLetter: (letter: DeadLetter) => void;
 }
 
@@ -59,6 +59,10 @@ export class Session {
   readonly deviceId: string;
   readonly epoch: string;
   tokenHash: string;
+  /** When this instance claimed the session; a write-back after a store reset carries it. */
+  readonly claimedAt: number;
+  /** Last time a connection attached or detached, or a message moved (ms, wall clock). */
+  lastActivity = Date.now();
   readonly sender: ReliableSender<Payload>;
   readonly receiver: ReliableReceiver;
   readonly #ctx: SessionContext;
@@ -79,6 +83,7 @@ export class Session {
     this.deviceId = record.deviceId;
     this.epoch = record.epoch;
     this.tokenHash = record.tokenHash;
+    this.claimedAt = record.claimedAt;
     this.#ctx = ctx;
     this.sender = new ReliableSender<Payload>(
       { maxUnacked: ctx.maxUnacked },
@@ -113,7 +118,25 @@ export class Session {
     if (previous && previous !== transport) previous.close(Errors.SESSION_REPLACED);
     this.#transport = transport;
     this.receiver.resume();
+    this.lastActivity = Date.now();
     return true;
+  }
+
+  /** The whole state, as a store record (for a write-back after the store lost its data). */
+  snapshot(owner: string): SessionRecord {
+    return {
+      sessionId: this.id,
+      deviceId: this.deviceId,
+      epoch: this.epoch,
+      tokenHash: this.tokenHash,
+      owner,
+      claimedAt: this.claimedAt,
+      outAcked: this.sender.acked,
+      outbound: this.sender.unacked(),
+      inProcessed: this.receiver.processed,
+      createdAt: this.claimedAt,
+      updatedAt: Date.now(),
+    };
   }
 
   /** The connection is gone; keep state for the next one. */
@@ -121,6 +144,7 @@ export class Session {
     if (this.#transport !== transport) return;
     this.#transport = undefined;
     this.sender.detach();
+    this.lastActivity = Date.now();
     this.#checkIdle();
   }
 
@@ -141,17 +165,24 @@ export class Session {
       });
     }
     const message: StoredMessage = { seq: accepted.seq, payload };
+    this.lastActivity = Date.now();
     this.#pendingWrites++;
+    let outcome: AppendOutcome;
     try {
-      const outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked);
-      if (!outcome.ok) {
-        throw this.#end(Errors.STORE_UNAVAILABLE, `the store refused seq ${message.seq}: ${outcome.reason}`);
-      }
+      outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked);
     } catch (err) {
       throw this.#end(Errors.STORE_UNAVAILABLE, `store write failed: ${(err as Error).message}`);
     } finally {
       this.#pendingWrites--;
       this.#checkIdle();
+    }
+    if (!outcome.ok) {
+      // Another instance holds the session now (or the store no longer has it): the caller retries there.
+      const moved = outcome.reason === 'not_owner' || outcome.reason === 'not_found';
+      throw this.#end(
+        moved ? Errors.SESSION_MOVED : Errors.STORE_UNAVAILABLE,
+        `append refused: ${outcome.reason}`,
+      );
     }
     this.#stored.add(message.seq);
     while (this.#stored.delete(this.sender.durable + 1)) this.sender.confirm(this.sender.durable + 1);
@@ -214,8 +245,8 @@ export class Session {
   }
 
   /**
-   * This session is being replaced by a newer one of the same device: accept nothing more and close
-   * its connection with `code`. Device messages already queued are still handed to the application.
+   * This session ends here (replaced by a newer one, taken over by another instance, expired): accept
+   * nothing more and close its connection. Device messages already queued are still handed over.
    */
   end(error: ErrorSpec): void {
     this.#end(error, error.message);
@@ -327,6 +358,6 @@ export class Session {
       this.#settledWaiters = [];
       for (const w of waiters) w();
     }
-    if (this.idle) this.#ctx.onIdle(this);
+    if (this.#ended && this.idle) this.#ctx.onRetired(this);
   }
 }

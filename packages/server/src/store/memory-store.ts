@@ -19,6 +19,8 @@ import type {
 
 interface MutableRecord {
   sessionId: string;
+  owner: string;
+  claimedAt: number;
   deviceId: string;
   epoch: string;
   tokenHash: string;
@@ -27,6 +29,13 @@ interface MutableRecord {
   inProcessed: number;
   createdAt: number;
   updatedAt: number;
+}
+
+function samePayload(a: Payload, b: Payload): boolean {
+  if (a.kind === 'json') return b.kind === 'json' && a.json === b.json;
+  return (
+    b.kind === 'binary' && a.bytes.length === b.bytes.length && a.bytes.every((v, i) => v === b.bytes[i])
+  );
 }
 
 /** Tombstones kept at most, oldest dropped first, so a flood of expiries cannot grow memory without bound. */
@@ -39,6 +48,7 @@ export class MemoryResumeStore implements ResumeStore {
   readonly #ttlMs: number;
   readonly #tombstoneTtlMs: number;
   readonly #now: () => number;
+  readonly #instanceId: string;
   /** Insertion order is last-activity order: every write re-inserts, so expiry scans from the front. */
   readonly #sessions = new Map<string, MutableRecord>();
   readonly #byDevice = new Map<string, string>();
@@ -49,12 +59,13 @@ export class MemoryResumeStore implements ResumeStore {
     this.#ttlMs = options.ttlMs;
     this.#tombstoneTtlMs = options.tombstoneTtlMs;
     this.#now = options.now ?? Date.now;
+    this.#instanceId = options.instanceId;
   }
 
   async open(): Promise<void> {}
 
   /** The memory store lives and dies with the process: it never loses data while it runs. */
-  onReset(_listener: () => void): void {}
+  onReset(_listener: () => void | Promise<void>): void {}
 
   async close(): Promise<void> {}
 
@@ -62,6 +73,8 @@ export class MemoryResumeStore implements ResumeStore {
     const now = this.#now();
     const rec: MutableRecord = {
       sessionId: s.sessionId,
+      owner: this.#instanceId,
+      claimedAt: now,
       deviceId: s.deviceId,
       epoch: s.epoch,
       tokenHash: s.tokenHash,
@@ -75,9 +88,33 @@ export class MemoryResumeStore implements ResumeStore {
     this.#byDevice.set(s.deviceId, s.sessionId);
   }
 
+  async restoreSession(r: SessionRecord): Promise<boolean> {
+    const existing = this.#sessions.get(r.sessionId);
+    if (existing && existing.claimedAt > r.claimedAt) return false;
+    const rec: MutableRecord = { ...r, outbound: [...r.outbound], updatedAt: this.#now() };
+    this.#sessions.delete(r.sessionId);
+    this.#sessions.set(r.sessionId, rec);
+    this.#byDevice.set(r.deviceId, r.sessionId);
+    return true;
+  }
+
   async getSession(sessionId: string): Promise<SessionRecord | null> {
     const rec = this.#live(sessionId);
     return rec ? { ...rec, outbound: [...rec.outbound] } : null;
+  }
+
+  async claimSession(sessionId: string): Promise<SessionRecord | null> {
+    const rec = this.#live(sessionId);
+    if (!rec) return null;
+    const before = { ...rec, outbound: [...rec.outbound] };
+    rec.owner = this.#instanceId;
+    rec.claimedAt = this.#now();
+    this.#refresh(rec);
+    return before;
+  }
+
+  async isInstanceAlive(instanceId: string): Promise<boolean> {
+    return instanceId === this.#instanceId;
   }
 
   async sessionOfDevice(deviceId: string): Promise<string | null> {
@@ -105,13 +142,28 @@ export class MemoryResumeStore implements ResumeStore {
   ): Promise<AppendOutcome> {
     const rec = this.#live(sessionId);
     if (!rec || rec.epoch !== epoch) return { ok: false, reason: 'not_found' };
-    if (message.seq !== rec.outAcked + rec.outbound.length + 1) return { ok: false, reason: 'conflict' };
+    if (rec.owner !== this.#instanceId) return { ok: false, reason: 'not_owner' };
+    const last = rec.outAcked + rec.outbound.length;
+    if (message.seq <= last) {
+      const held = rec.outbound[message.seq - rec.outAcked - 1];
+      return held && samePayload(held.payload, message.payload)
+        ? { ok: true, seq: message.seq }
+        : { ok: false, reason: 'conflict' };
+    }
+    if (message.seq !== last + 1) return { ok: false, reason: 'conflict' };
     return this.#push(rec, message, maxUnacked);
   }
 
-  async appendNext(sessionId: string, payload: Payload, maxUnacked: number): Promise<AppendOutcome> {
+  async appendNext(
+    sessionId: string,
+    payload: Payload,
+    maxUnacked: number,
+    expectedOwner = '',
+  ): Promise<AppendOutcome> {
     const rec = this.#live(sessionId);
     if (!rec) return { ok: false, reason: 'not_found' };
+    if (rec.owner !== '' && rec.owner !== expectedOwner)
+      return { ok: false, reason: 'owned', owner: rec.owner };
     return this.#push(rec, { seq: rec.outAcked + rec.outbound.length + 1, payload }, maxUnacked);
   }
 

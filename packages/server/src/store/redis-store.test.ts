@@ -14,7 +14,22 @@ after(async () => {
 let n = 0;
 resumeStoreConformance('redis', {
   async make(options) {
-    const store = new RedisResumeStore({ ...options, url: redis.url, keyPrefix: `conf${++n}:`, probeEveryMs: 50 });
+    const store = new RedisResumeStore({
+      ...options,
+      url: redis.url,
+      keyPrefix: `conf${++n}:`,
+      probeEveryMs: 50,
+    });
+    await store.open();
+    return store;
+  },
+  async makePeer(options) {
+    const store = new RedisResumeStore({
+      ...options,
+      url: redis.url,
+      keyPrefix: `conf${n}:`,
+      probeEveryMs: 50,
+    });
     await store.open();
     return store;
   },

@@ -17,10 +17,10 @@
  * enough that the sweep always buries a session (and counts its messages) before Redis drops it.
  */
 import { readFileSync } from 'node:fs';
-import type { Payload } from '@zerodrop/protocol';
-import { Redis, type RedisOptions } from 'ioredis';
-import { RttWindow } from '../rtt-window.js';
+import { createError, Errors, type Payload } from '@zerodrop/protocol';
+import { Redis, type RedisOptions, ReplyError } from 'ioredis';
 import { randomId } from '../ids.js';
+import { RttWindow } from '../rtt-window.js';
 import type {
   AppendOutcome,
   ExpiredSession,
@@ -36,10 +36,26 @@ const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, impor
 
 interface Scripts {
   zdCreate(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<number>;
-  zdGetBuffer(hash: string, list: string): Promise<Buffer[] | null>;
-  zdAppend(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<[number, string | number]>;
+  zdRestore(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<number>;
+  zdGetBuffer(
+    hash: string,
+    list: string,
+    owner: string,
+    now: number,
+    keyTtl: number,
+  ): Promise<Buffer[] | null>;
+  zdAppend(
+    hash: string,
+    list: string,
+    ...args: (string | Buffer | number)[]
+  ): Promise<[number, string | number, string?]>;
   zdUpdate(hash: string, list: string, ...args: (string | number)[]): Promise<number>;
-  zdBuryBuffer(hash: string, list: string, tomb: string, ...args: (string | number)[]): Promise<Buffer[] | null>;
+  zdBuryBuffer(
+    hash: string,
+    list: string,
+    tomb: string,
+    ...args: (string | number)[]
+  ): Promise<Buffer[] | null>;
   zdUnlinkDevice(deviceKey: string, sessionId: string): Promise<number>;
 }
 
@@ -74,6 +90,10 @@ export interface RedisResumeStoreOptions extends ResumeStoreOptions {
   redis?: RedisOptions;
   /** How often the store checks Redis still holds its data and counts sessions. */
   probeEveryMs?: number;
+  /** Writes kept in order in memory while Redis is unreachable (default 100,000). */
+  maxBacklog?: number;
+  /** A command unanswered this long counts as a lost connection (default 2 s). */
+  commandTimeoutMs?: number;
 }
 
 export class RedisResumeStore implements ResumeStore {
@@ -93,8 +113,15 @@ export class RedisResumeStore implements ResumeStore {
   #pending = 0;
   #sessions = 0;
   #probeTimer: NodeJS.Timeout | undefined;
-  readonly #resetListeners: (() => void)[] = [];
+  readonly #resetListeners: (() => void | Promise<void>)[] = [];
+  readonly #maxBacklog: number;
+  /** Writes that could not reach Redis, oldest first; replayed in order when it answers again. */
+  readonly #backlog: (() => Promise<unknown>)[] = [];
+  /** Redis answers and everything queued while it did not has been written. */
+  #available = false;
+  #recovering = false;
   readonly #probeEveryMs: number;
+  readonly #instanceId: string;
 
   constructor(options: RedisResumeStoreOptions) {
     this.#prefix = options.keyPrefix ?? 'zd:';
@@ -103,16 +130,27 @@ export class RedisResumeStore implements ResumeStore {
     this.#keyTtlMs = options.ttlMs + options.tombstoneTtlMs;
     this.#now = options.now ?? Date.now;
     this.#probeEveryMs = options.probeEveryMs ?? 1000;
+    this.#instanceId = options.instanceId;
+    this.#maxBacklog = options.maxBacklog ?? 100_000;
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       enableAutoPipelining: true,
-      maxRetriesPerRequest: null,
+      // Fail fast while disconnected: writes go to our own ordered backlog, reads answer
+      // store_unavailable, and nothing waits in ioredis's queue for an unknown time.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
       connectionName: 'zerodrop',
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000) + Math.floor(Math.random() * 100),
       ...options.redis,
     }) as ScriptedRedis;
     this.#redis.on('error', (err: Error) => this.#fail(err));
+    this.#redis.on('close', () => {
+      this.#available = false;
+    });
     this.#redis.defineCommand('zdCreate', { numberOfKeys: 2, lua: script('create') });
+    this.#redis.defineCommand('zdRestore', { numberOfKeys: 2, lua: script('restore') });
     this.#redis.defineCommand('zdGet', { numberOfKeys: 2, lua: script('get') });
     this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: script('append') });
     this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: script('update') });
@@ -133,18 +171,78 @@ export class RedisResumeStore implements ResumeStore {
     await this.#redis.connect();
     this.#generation = await this.#ensureGeneration();
     this.#sessions = await this.#redis.zcard(this.#expiryKey);
+    await this.#redis.set(
+      this.#instanceKey(this.#instanceId),
+      '1',
+      'PX',
+      Math.max(3000, this.#probeEveryMs * 5),
+    );
+    this.#available = true;
     this.#probeTimer = setInterval(() => void this.#probe(), this.#probeEveryMs);
     this.#probeTimer.unref();
-    this.#redis.on('ready', () => void this.#probe());
+    this.#redis.on('ready', () => void this.#recover());
   }
 
   async close(): Promise<void> {
     clearInterval(this.#probeTimer);
+    await this.#redis.del(this.#instanceKey(this.#instanceId)).catch(() => 0);
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
-  onReset(listener: () => void): void {
+  onReset(listener: () => void | Promise<void>): void {
     this.#resetListeners.push(listener);
+  }
+
+  /**
+   * Redis answers again: check whether it lost its data (then the gateway writes back its sessions),
+   * replay the backlog in order, and only then write directly again, so no write overtakes an older one.
+   */
+  async #recover(): Promise<void> {
+    if (this.#recovering) return;
+    this.#recovering = true;
+    this.#available = false;
+    try {
+      await this.#probe();
+      if (await this.#flush()) this.#available = this.#redis.status === 'ready';
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  async #flush(): Promise<boolean> {
+    while (this.#backlog.length > 0) {
+      try {
+        await this.#timed(this.#backlog[0]!);
+      } catch (err) {
+        if (!(err instanceof ReplyError)) return false;
+      }
+      this.#backlog.shift();
+    }
+    return true;
+  }
+
+  /**
+   * A write of a session this instance holds live. While Redis does not answer it is queued in order
+   * and answered with `queued` (the live session keeps working from memory); it is refused with
+   * store_unavailable only when the backlog is full. Replayed writes are idempotent (see the scripts).
+   */
+  async #write<T>(op: () => Promise<T>, queued: T): Promise<T> {
+    if (this.#available && this.#backlog.length === 0) {
+      try {
+        return await this.#timed(op);
+      } catch (err) {
+        if (err instanceof ReplyError) throw err;
+        this.#available = false;
+      }
+    }
+    if (this.#backlog.length >= this.#maxBacklog) {
+      throw createError(
+        Errors.STORE_UNAVAILABLE,
+        `redis unreachable and ${this.#maxBacklog} writes already wait`,
+      );
+    }
+    this.#backlog.push(op);
+    return queued;
   }
 
   /**
@@ -154,16 +252,31 @@ export class RedisResumeStore implements ResumeStore {
    */
   async #probe(): Promise<void> {
     if (this.#redis.status !== 'ready') return;
+    if (!this.#available && !this.#recovering) {
+      void this.#recover();
+      return;
+    }
     try {
       const [gen, count] = await Promise.all([
         this.#redis.get(`${this.#prefix}generation`),
         this.#redis.zcard(this.#expiryKey),
+        this.#redis.set(
+          this.#instanceKey(this.#instanceId),
+          '1',
+          'PX',
+          Math.max(3000, this.#probeEveryMs * 5),
+        ),
       ]);
       this.#sessions = count;
       if (gen === this.#generation) return;
       const previous = this.#generation;
       this.#generation = await this.#ensureGeneration();
-      if (this.#generation !== previous) for (const l of this.#resetListeners) l();
+      if (this.#generation !== previous) {
+        const wasAvailable = this.#available;
+        this.#available = false;
+        for (const l of this.#resetListeners) await l();
+        if (wasAvailable && (await this.#flush())) this.#available = true;
+      }
     } catch (err) {
       this.#fail(err as Error);
     }
@@ -208,34 +321,89 @@ export class RedisResumeStore implements ResumeStore {
     this.#lastError = err.message;
   }
 
+  #recordArgs(r: SessionRecord, now: number): (string | number | Buffer)[] {
+    return [
+      r.deviceId,
+      r.epoch,
+      r.tokenHash,
+      now,
+      this.#keyTtlMs,
+      r.outAcked,
+      r.inProcessed,
+      r.owner,
+      r.claimedAt,
+      ...r.outbound.map((m) => encodePayload(m.payload)),
+    ];
+  }
+
+  async #indexSession(r: SessionRecord, now: number): Promise<void> {
+    await Promise.all([
+      this.#redis.set(this.#deviceKey(r.deviceId), r.sessionId, 'PX', this.#keyTtlMs),
+      this.#redis.zadd(this.#expiryKey, now + this.#ttlMs, r.sessionId),
+    ]);
+  }
+
   async createSession(s: NewSession): Promise<void> {
     const now = this.#now();
+    const record: SessionRecord = {
+      ...s,
+      owner: this.#instanceId,
+      claimedAt: now,
+      outAcked: 0,
+      inProcessed: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
     await this.#timed(async () => {
       await this.#redis.zdCreate(
         this.#key(s.sessionId, 's'),
         this.#key(s.sessionId, 'o'),
-        s.deviceId,
-        s.epoch,
-        s.tokenHash,
-        now,
-        this.#keyTtlMs,
-        0,
-        0,
-        ...s.outbound.map((m) => encodePayload(m.payload)),
+        ...this.#recordArgs(record, now),
       );
-      await Promise.all([
-        this.#redis.set(this.#deviceKey(s.deviceId), s.sessionId, 'PX', this.#keyTtlMs),
-        this.#redis.zadd(this.#expiryKey, now + this.#ttlMs, s.sessionId),
-      ]);
+      await this.#indexSession(record, now);
     });
   }
 
-  async getSession(sessionId: string): Promise<SessionRecord | null> {
+  async restoreSession(record: SessionRecord): Promise<boolean> {
+    const now = this.#now();
+    return this.#timed(async () => {
+      const keys = [this.#key(record.sessionId, 's'), this.#key(record.sessionId, 'o')] as const;
+      const written = await this.#redis.zdRestore(keys[0], keys[1], ...this.#recordArgs(record, now));
+      if (written !== 1) return false;
+      await this.#indexSession(record, now);
+      return true;
+    });
+  }
+
+  getSession(sessionId: string): Promise<SessionRecord | null> {
+    return this.#read(sessionId, '');
+  }
+
+  claimSession(sessionId: string): Promise<SessionRecord | null> {
+    return this.#read(sessionId, this.#instanceId);
+  }
+
+  async isInstanceAlive(instanceId: string): Promise<boolean> {
+    if (instanceId === this.#instanceId) return true;
+    return (await this.#timed(() => this.#redis.exists(this.#instanceKey(instanceId)))) === 1;
+  }
+
+  #instanceKey(instanceId: string): string {
+    return `${this.#prefix}instance:${instanceId}`;
+  }
+
+  async #read(sessionId: string, claimFor: string): Promise<SessionRecord | null> {
     const r = await this.#timed(() =>
-      this.#redis.zdGetBuffer(this.#key(sessionId, 's'), this.#key(sessionId, 'o')),
+      this.#redis.zdGetBuffer(
+        this.#key(sessionId, 's'),
+        this.#key(sessionId, 'o'),
+        claimFor,
+        this.#now(),
+        this.#keyTtlMs,
+      ),
     );
     if (!r) return null;
-    const [device, epoch, token, acked, processed, created, updated, ...out] = r;
+    const [device, epoch, token, acked, processed, created, updated, owner, claimed, ...out] = r;
     const outAcked = Number(acked!.toString());
     const updatedAt = Number(updated!.toString());
     if (updatedAt + this.#ttlMs <= this.#now()) return null;
@@ -248,6 +416,8 @@ export class RedisResumeStore implements ResumeStore {
       inProcessed: Number(processed!.toString()),
       createdAt: Number(created!.toString()),
       updatedAt,
+      owner: owner!.toString(),
+      claimedAt: Number(claimed!.toString()),
       outbound: out.map((b, i) => ({ seq: outAcked + i + 1, payload: decodePayload(b) })),
     };
   }
@@ -264,26 +434,47 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    await this.#timed(async () => {
+    await this.#write(async () => {
       const device = await this.#redis.hget(this.#key(sessionId, 's'), 'device');
       await Promise.all([
         this.#redis.del(this.#key(sessionId, 's'), this.#key(sessionId, 'o')),
         this.#redis.zrem(this.#expiryKey, sessionId),
         device ? this.#redis.zdUnlinkDevice(this.#deviceKey(device), sessionId) : Promise.resolve(0),
       ]);
-    });
+    }, undefined);
   }
 
-  append(sessionId: string, epoch: string, message: StoredMessage, maxUnacked: number): Promise<AppendOutcome> {
-    return this.#append(sessionId, epoch, message.seq, message.payload, maxUnacked);
+  append(
+    sessionId: string,
+    epoch: string,
+    message: StoredMessage,
+    maxUnacked: number,
+  ): Promise<AppendOutcome> {
+    const queued: AppendOutcome = { ok: true, seq: message.seq };
+    return this.#write(
+      () => this.#append(sessionId, epoch, message.seq, message.payload, maxUnacked, this.#instanceId),
+      queued,
+    );
   }
 
-  appendNext(sessionId: string, payload: Payload, maxUnacked: number): Promise<AppendOutcome> {
-    return this.#append(sessionId, '', 0, payload, maxUnacked);
+  appendNext(
+    sessionId: string,
+    payload: Payload,
+    maxUnacked: number,
+    expectedOwner = '',
+  ): Promise<AppendOutcome> {
+    return this.#append(sessionId, '', 0, payload, maxUnacked, expectedOwner);
   }
 
-  async #append(sessionId: string, epoch: string, seq: number, payload: Payload, max: number): Promise<AppendOutcome> {
-    const [ok, value] = await this.#timed(() =>
+  async #append(
+    sessionId: string,
+    epoch: string,
+    seq: number,
+    payload: Payload,
+    max: number,
+    owner: string,
+  ): Promise<AppendOutcome> {
+    const [ok, value, holder] = await this.#timed(() =>
       this.#redis.zdAppend(
         this.#key(sessionId, 's'),
         this.#key(sessionId, 'o'),
@@ -293,23 +484,27 @@ export class RedisResumeStore implements ResumeStore {
         max,
         this.#now(),
         this.#keyTtlMs,
+        owner,
       ),
     );
     if (ok === 1) return { ok: true, seq: Number(value) };
-    return { ok: false, reason: String(value) as 'buffer_full' | 'not_found' | 'conflict' };
+    if (value === 'owned') return { ok: false, reason: 'owned', owner: String(holder) };
+    return { ok: false, reason: String(value) as 'buffer_full' | 'not_found' | 'conflict' | 'not_owner' };
   }
 
   async #update(sessionId: string, epoch: string, op: string, value: string | number): Promise<void> {
-    await this.#timed(() =>
-      this.#redis.zdUpdate(
-        this.#key(sessionId, 's'),
-        this.#key(sessionId, 'o'),
-        epoch,
-        op,
-        value,
-        this.#now(),
-        this.#keyTtlMs,
-      ),
+    await this.#write(
+      () =>
+        this.#redis.zdUpdate(
+          this.#key(sessionId, 's'),
+          this.#key(sessionId, 'o'),
+          epoch,
+          op,
+          value,
+          this.#now(),
+          this.#keyTtlMs,
+        ),
+      0,
     );
   }
 
@@ -326,11 +521,15 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   async touch(sessionIds: readonly string[]): Promise<void> {
+    // Not queued while Redis is away: the next touch after it answers refreshes the same sessions.
+    if (!this.#available) return;
     await Promise.all(sessionIds.map((id) => this.#update(id, '', 'touch', 0)));
   }
 
   async expire(now: number): Promise<ExpiredSession[]> {
-    const due = await this.#timed(() => this.#redis.zrangebyscore(this.#expiryKey, '-inf', now, 'LIMIT', 0, 500));
+    const due = await this.#timed(() =>
+      this.#redis.zrangebyscore(this.#expiryKey, '-inf', now, 'LIMIT', 0, 500),
+    );
     const out: ExpiredSession[] = [];
     for (const sessionId of due) {
       const r = await this.#timed(() =>
@@ -349,7 +548,9 @@ export class RedisResumeStore implements ResumeStore {
       }
       if (r[0]!.toString() === '0') {
         // Refreshed since it was scheduled: look again when it could expire next.
-        await this.#timed(() => this.#redis.zadd(this.#expiryKey, Number(r[1]!.toString()) + this.#ttlMs, sessionId));
+        await this.#timed(() =>
+          this.#redis.zadd(this.#expiryKey, Number(r[1]!.toString()) + this.#ttlMs, sessionId),
+        );
         continue;
       }
       const [, device, epoch, acked, ...payloads] = r;
@@ -377,12 +578,13 @@ export class RedisResumeStore implements ResumeStore {
     const connected = this.#redis.status === 'ready';
     return {
       kind: this.kind,
-      status: connected ? 'ready' : 'unavailable',
+      // Degraded: live sessions keep working from memory and their writes wait in order.
+      status: this.#available ? 'ready' : 'degraded',
       connected,
       generation: this.#generation,
       sessions: this.#sessions,
       buffered_messages: null,
-      pending_writes: this.#pending,
+      pending_writes: this.#pending + this.#backlog.length,
       errors: this.#errors,
       expired_sessions: this.#expired,
       last_error: this.#lastError,

@@ -11,8 +11,13 @@
  *   seq is exactly one above the last stored, and fewer than `maxUnacked` messages are held. Otherwise
  *   it stores nothing and says why. Once `append` resolves `ok`, the message is durable (as durable as
  *   the store is) and stays until `ack` covers it or the session expires or is deleted.
- * - `appendNext` is the same, but the store assigns the next seq (used when no instance holds the
- *   session live).
+ * - Ownership: the instance holding a session in memory owns it (`owner`). `createSession` and
+ *   `claimSession` make the calling instance the owner; `append` succeeds only for the owner (another
+ *   instance took the session over: `not_owner`). `appendNext` (the store assigns the seq) is for a
+ *   session no live instance holds: it answers `owned` with the owner's id when the session has an
+ *   owner other than `expectedOwner`, so the caller can forward the message to that owner instead.
+ * - `append` is idempotent: re-running an append that was applied (a write replayed after a lost
+ *   reply) answers `ok` again; a different payload at that seq is a `conflict`.
  * - `ack`, `setProcessed` and `rotateToken` are monotonic or idempotent and ignore a stale epoch.
  * - Every write refreshes the session's TTL; `touch` refreshes it without a write.
  * - A session not refreshed within the TTL expires: `expire(now)` removes it and returns it with the
@@ -40,6 +45,10 @@ export interface NewSession {
 }
 
 export interface SessionRecord extends NewSession {
+  /** Instance holding the session in memory ('' when none). */
+  readonly owner: string;
+  /** When the owner claimed it (ms); a write-back never overwrites a newer claim. */
+  readonly claimedAt: number;
   /** Highest server→device seq the device acknowledged; `outbound` holds everything above it. */
   readonly outAcked: number;
   /** Highest device→server seq the application processed. */
@@ -50,7 +59,8 @@ export interface SessionRecord extends NewSession {
 
 export type AppendOutcome =
   | { readonly ok: true; readonly seq: number }
-  | { readonly ok: false; readonly reason: 'buffer_full' | 'not_found' | 'conflict' };
+  | { readonly ok: false; readonly reason: 'buffer_full' | 'not_found' | 'conflict' | 'not_owner' }
+  | { readonly ok: false; readonly reason: 'owned'; readonly owner: string };
 
 export interface ExpiredSession {
   readonly sessionId: string;
@@ -88,8 +98,19 @@ export interface ResumeStore {
   open(): Promise<void>;
   close(): Promise<void>;
 
+  /** Create a session owned by this instance; the device's index now names it. */
   createSession(session: NewSession): Promise<void>;
+  /**
+   * Write back a whole session after the store lost its data. Refused (false) when the store holds a
+   * claim of the session newer than `record.claimedAt`.
+   */
+  restoreSession(record: SessionRecord): Promise<boolean>;
   getSession(sessionId: string): Promise<SessionRecord | null>;
+  /**
+   * Take the session over for this instance and read it, in one atomic step. The record is returned
+   * as it was before the claim: its `owner` is the previous owner.
+   */
+  claimSession(sessionId: string): Promise<SessionRecord | null>;
   /** The current session of a device, if any. */
   sessionOfDevice(deviceId: string): Promise<string | null>;
   /** Whether the session expired recently (its tombstone is still kept). */
@@ -102,17 +123,24 @@ export interface ResumeStore {
     message: StoredMessage,
     maxUnacked: number,
   ): Promise<AppendOutcome>;
-  appendNext(sessionId: string, payload: Payload, maxUnacked: number): Promise<AppendOutcome>;
+  appendNext(
+    sessionId: string,
+    payload: Payload,
+    maxUnacked: number,
+    expectedOwner?: string,
+  ): Promise<AppendOutcome>;
   ack(sessionId: string, epoch: string, upTo: number): Promise<void>;
   setProcessed(sessionId: string, epoch: string, seq: number): Promise<void>;
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void>;
   touch(sessionIds: readonly string[]): Promise<void>;
+  /** Whether an instance is alive (it refreshes its presence in a shared store). */
+  isInstanceAlive(instanceId: string): Promise<boolean>;
 
   /**
    * Register a listener for the store losing its data (its generation changed while this instance
    * ran): the gateway then writes back the full state of its live sessions.
    */
-  onReset(listener: () => void): void;
+  onReset(listener: () => void | Promise<void>): void;
 
   /** Remove sessions idle past the TTL at `now` and return them. */
   expire(now: number): Promise<ExpiredSession[]>;
@@ -120,6 +148,8 @@ export interface ResumeStore {
 }
 
 export interface ResumeStoreOptions {
+  /** The instance using this store: the owner it writes. */
+  instanceId: string;
   /** Runbook: 15 minutes. */
   ttlMs: number;
   /** How long an expired session's tombstone is kept (to answer `expired`). */

@@ -25,7 +25,9 @@ export function requireBinary(name: string, debianPackage: string): string {
     const p = join(dir, name);
     if (spawnSync('test', ['-x', p]).status === 0) return p;
   }
-  throw new Error(`${name} is not installed: run "apt-get install -y ${debianPackage}" (CI's .ci/run does this)`);
+  throw new Error(
+    `${name} is not installed: run "apt-get install -y ${debianPackage}" (CI's .ci/run does this)`,
+  );
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
@@ -40,7 +42,8 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
       s.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -11,8 +11,11 @@ import type { NewSession, ResumeStore, ResumeStoreOptions } from '../store/resum
 export interface ConformanceTarget {
   /** A fresh, opened store; the suite closes it. */
   make(options: ResumeStoreOptions): Promise<ResumeStore>;
+  /** For shared stores: a second store on the same data, as another instance would open it. */
+  makePeer?(options: ResumeStoreOptions): Promise<ResumeStore>;
 }
 
+const OWNER = 'conformance-a';
 const json = (v: unknown): Payload => ({ kind: 'json', json: JSON.stringify(v) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
@@ -32,7 +35,7 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
     let store: ResumeStore;
     const TTL = 400;
     before(async () => {
-      store = await target.make({ ttlMs: TTL, tombstoneTtlMs: 60_000 });
+      store = await target.make({ ttlMs: TTL, tombstoneTtlMs: 60_000, instanceId: 'conformance-a' });
     });
     after(async () => {
       await store.close();
@@ -114,7 +117,10 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
         ok: false,
         reason: 'buffer_full',
       });
-      assert.deepEqual(await store.appendNext(s.sessionId, json(4), 3), { ok: false, reason: 'buffer_full' });
+      assert.deepEqual(await store.appendNext(s.sessionId, json(4), 3, OWNER), {
+        ok: false,
+        reason: 'buffer_full',
+      });
       const rec = await store.getSession(s.sessionId);
       assert.deepEqual(
         rec?.outbound.map((m) => m.seq),
@@ -133,8 +139,57 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       await store.append(s.sessionId, s.epoch, { seq: 1, payload: json(1) }, 10);
       await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10);
       await store.ack(s.sessionId, s.epoch, 2);
-      assert.deepEqual(await store.appendNext(s.sessionId, json(3), 10), { ok: true, seq: 3 });
+      assert.deepEqual(await store.appendNext(s.sessionId, json(3), 10, OWNER), { ok: true, seq: 3 });
       assert.deepEqual(await store.appendNext('s_missing', json(1), 10), { ok: false, reason: 'not_found' });
+    });
+
+    it('knows the owner: appendNext names it instead of numbering behind its back', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      assert.equal((await store.getSession(s.sessionId))?.owner, OWNER);
+      assert.deepEqual(await store.appendNext(s.sessionId, json(1), 10), {
+        ok: false,
+        reason: 'owned',
+        owner: OWNER,
+      });
+      assert.deepEqual(await store.appendNext(s.sessionId, json(1), 10, OWNER), { ok: true, seq: 1 });
+      assert.equal(await store.isInstanceAlive(OWNER), true);
+    });
+
+    it('claims a session atomically with the read and returns it as it was before the claim', async () => {
+      const s = { ...newSession(), outbound: [{ seq: 1, payload: json('held') }] };
+      await store.createSession(s);
+      const before = await store.claimSession(s.sessionId);
+      assert.equal(before?.owner, OWNER);
+      assert.deepEqual(before?.outbound, s.outbound);
+      assert.equal(await store.claimSession('s_missing'), null);
+    });
+
+    it('writes a whole session back, but never over a newer claim', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      const rec = (await store.getSession(s.sessionId))!;
+      const back = {
+        ...rec,
+        outAcked: 4,
+        inProcessed: 7,
+        outbound: [{ seq: 5, payload: json(5) }],
+        claimedAt: rec.claimedAt + 1,
+      };
+      assert.equal(await store.restoreSession(back), true);
+      const got = await store.getSession(s.sessionId);
+      assert.equal(got?.outAcked, 4);
+      assert.equal(got?.inProcessed, 7);
+      assert.deepEqual(got?.outbound, back.outbound);
+      assert.equal(await store.sessionOfDevice(s.deviceId), s.sessionId);
+      assert.equal(
+        await store.restoreSession({ ...back, claimedAt: rec.claimedAt - 1000, inProcessed: 1 }),
+        false,
+      );
+      assert.equal((await store.getSession(s.sessionId))?.inProcessed, 7);
+      const gone = { ...back, sessionId: `${s.sessionId}-lost`, deviceId: `${s.deviceId}-lost` };
+      assert.equal(await store.restoreSession(gone), true, 'a session the store lost is written back');
+      assert.deepEqual((await store.getSession(gone.sessionId))?.outbound, back.outbound);
     });
 
     it('keeps many concurrent appends in order', async () => {
@@ -234,6 +289,39 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       const again = await store.expire(Date.now());
       assert.ok(!again.some((e) => e.sessionId === idle.sessionId), 'an expired session is reported once');
     });
+
+    const makePeer = target.makePeer;
+    if (makePeer)
+      it('a shared store lets one instance take a session over from another', async () => {
+        const peer = await makePeer({ ttlMs: TTL, tombstoneTtlMs: 60_000, instanceId: 'conformance-b' });
+        try {
+          const s = newSession();
+          await store.createSession(s);
+          assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 1, payload: json(1) }, 10), {
+            ok: true,
+            seq: 1,
+          });
+          const taken = await peer.claimSession(s.sessionId);
+          assert.equal(taken?.owner, OWNER);
+          assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10), {
+            ok: false,
+            reason: 'not_owner',
+          });
+          assert.deepEqual(await peer.append(s.sessionId, s.epoch, { seq: 2, payload: json('two') }, 10), {
+            ok: true,
+            seq: 2,
+          });
+          assert.deepEqual(await store.appendNext(s.sessionId, json(3), 10), {
+            ok: false,
+            reason: 'owned',
+            owner: 'conformance-b',
+          });
+          assert.equal(await store.isInstanceAlive('conformance-b'), true);
+          assert.equal(await store.isInstanceAlive('conformance-gone'), false);
+        } finally {
+          await peer.close();
+        }
+      });
 
     it('names its generation and reports metrics', async () => {
       assert.equal(typeof store.generation, 'string');

@@ -1,13 +1,19 @@
 -- Append one server->device message. KEYS: session hash, outbound list.
--- ARGV: epoch ('' = any: the store assigns the seq), seq (0 = assign), payload, max unacked, now, key ttl ms.
--- Returns {1, seq} or {0, reason}. Re-running an append that was already applied (a write replayed
--- after a lost reply) finds the same payload at that seq and answers ok again.
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch or (ARGV[1] ~= '' and epoch ~= ARGV[1]) then return {0, 'not_found'} end
-local acked = tonumber(redis.call('HGET', KEYS[1], 'acked'))
+-- ARGV: epoch, seq, payload, max unacked, now, key ttl ms, owner.
+--   seq > 0: the owner appends the seq it assigned; ARGV[7] must be the session's owner.
+--   seq = 0: the store assigns the seq (no live owner); ARGV[7] is the owner the caller expects
+--            ('' or a dead instance), and any other owner is answered {0, 'owned', owner}.
+-- Returns {1, seq} or {0, reason[, owner]}. Re-running an append that was already applied (a write
+-- replayed after a lost reply) finds the same payload at that seq and answers ok again.
+local f = redis.call('HMGET', KEYS[1], 'epoch', 'acked', 'owner')
+local seq = tonumber(ARGV[2])
+if not f[1] or (seq > 0 and f[1] ~= ARGV[1]) then return {0, 'not_found'} end
+local owner = f[3] or ''
+if seq > 0 and owner ~= ARGV[7] then return {0, 'not_owner', owner} end
+if seq == 0 and owner ~= '' and owner ~= ARGV[7] then return {0, 'owned', owner} end
+local acked = tonumber(f[2])
 local len = redis.call('LLEN', KEYS[2])
 local last = acked + len
-local seq = tonumber(ARGV[2])
 if seq == 0 then seq = last + 1 end
 if seq <= last then
   if seq > acked and redis.call('LINDEX', KEYS[2], seq - acked - 1) == ARGV[3] then return {1, seq} end
