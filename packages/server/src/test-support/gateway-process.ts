@@ -1,0 +1,98 @@
+/**
+ * Start a gateway as a child process (see gateway-child.ts), talk to its application over IPC, and
+ * stop it by PID with the signal a test wants (SIGKILL for a crash, SIGTERM for a clean stop).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface AppMessage {
+  deviceId: string;
+  seq: number;
+  binary: boolean;
+  data: unknown;
+}
+
+export class GatewayProcess {
+  readonly child: ChildProcess;
+  readonly received: AppMessage[] = [];
+  url = '';
+  wsUrl = '';
+  port = 0;
+  readonly instance: string;
+  readonly exited: Promise<number | null>;
+  #nextId = 1;
+  readonly #pending = new Map<number, (r: { seq?: number; error?: string }) => void>();
+
+  private constructor(child: ChildProcess, instance: string) {
+    this.child = child;
+    this.instance = instance;
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.on('message', (m: { type: string } & Record<string, unknown>) => {
+      if (m.type === 'message') this.received.push(m as unknown as AppMessage);
+      if (m.type === 'sent') {
+        const resolve = this.#pending.get(m.id as number);
+        this.#pending.delete(m.id as number);
+        resolve?.(m as { seq?: number; error?: string });
+      }
+    });
+  }
+
+  static async start(env: Record<string, string>): Promise<GatewayProcess> {
+    const script = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
+    const instance = env.ZERODROP_INSTANCE_ID ?? 'child';
+    const child = fork(script, [], {
+      execArgv: ['--conditions=source', '--import', 'tsx'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        ZERODROP_LOG_LEVEL: process.env.ZERODROP_TEST_LOG ?? 'silent',
+        ...env,
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const gp = new GatewayProcess(child, instance);
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (m: { type: string; url: string; wsUrl: string; port: number }) => {
+        if (m.type !== 'ready') return;
+        gp.url = m.url;
+        gp.wsUrl = m.wsUrl;
+        gp.port = m.port;
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) =>
+        reject(new Error(`gateway ${instance} exited with ${code} before it was ready`)),
+      );
+    });
+    return gp;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Ask the child's gateway to send; resolves with the seq or the error code. */
+  send(deviceId: string, value: unknown): Promise<{ seq?: number; error?: string }> {
+    const id = this.#nextId++;
+    const binary = value instanceof Uint8Array;
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      this.child.send({
+        type: 'send',
+        id,
+        deviceId,
+        binary,
+        value: binary ? Buffer.from(value).toString('base64') : value,
+      });
+    });
+  }
+
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    for (const resolve of this.#pending.values()) resolve({ error: 'instance_stopped' });
+    this.#pending.clear();
+    return this.exited;
+  }
+}
