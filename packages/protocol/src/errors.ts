@@ -65,6 +65,11 @@ export const Errors = {
     message: 'a data frame skipped sequence numbers',
     closeCode: CloseCode.PROTOCOL_VIOLATION,
   }),
+  WINDOW_EXCEEDED: spec({
+    code: 'window_exceeded',
+    message: 'the device sent more unacknowledged messages than limits.max_unacked allows',
+    closeCode: CloseCode.PROTOCOL_VIOLATION,
+  }),
   HANDSHAKE_REQUIRED: spec({
     code: 'handshake_required',
     message: 'a frame arrived before the handshake completed',

@@ -5,6 +5,13 @@
  */
 
 export interface DeviceMessage {
+  /**
+   * `<sessionId>/<seq>`: the same for every delivery of this message. The gateway hands a message
+   * over once; only when an instance dies between the handler resolving and the store recording it
+   * does the next instance hand it over again, with the same id. An application whose effects must
+   * happen once keys them on this id.
+   */
+  readonly id: string;
   readonly deviceId: string;
   readonly sessionId: string;
   /** Sequence number within the session (1, 2, 3…). */

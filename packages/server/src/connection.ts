@@ -58,6 +58,10 @@ export class DeviceConnection implements SessionTransport {
     this.remoteAddress = remoteAddress;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#onClose());
+    // WebSocket-level pings (esp_websocket_client sends them) prove the device alive too.
+    ws.on('ping', () => {
+      this.#lastSeen = performance.now();
+    });
     ws.on('error', (err: Error & { code?: string }) => this.#onSocketError(err));
   }
 
@@ -124,10 +128,8 @@ export class DeviceConnection implements SessionTransport {
     }
     if (this.state !== 'open') return;
     if (now - this.#lastSeen > this.#host.heartbeatTimeoutMs) {
-      this.#host.metrics.ws_closes_total.inc(1, { code: Errors.HEARTBEAT_TIMEOUT.code });
       this.#host.log.info({ event: 'heartbeat_timeout', device: this.deviceId });
-      this.#detach();
-      this.#ws.terminate();
+      this.close(Errors.HEARTBEAT_TIMEOUT);
       return;
     }
     if (now >= this.#nextPingAt) {
@@ -146,6 +148,8 @@ export class DeviceConnection implements SessionTransport {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
+    // Frames still arriving on a connection we closed belong to no session any more.
+    if (this.state === 'closed') return;
     this.#lastSeen = performance.now();
     const decoded = decodeFrame(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) {
@@ -192,12 +196,8 @@ export class DeviceConnection implements SessionTransport {
     }
     switch (frame.t) {
       case 'msg':
-        session.onAck(frame.ack);
-        session.onData(frame.seq, frame.data, false);
-        return;
       case 'bin':
-        session.onAck(frame.ack);
-        session.onData(frame.seq, frame.data, true);
+        if (session.onAck(frame.ack)) session.onData(frame.seq, frame.data, frame.t === 'bin');
         return;
       case 'ack':
         session.onAck(frame.ack);

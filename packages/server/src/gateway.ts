@@ -312,14 +312,22 @@ export function createGateway(options: GatewayOptions) {
         const owner = outcome.owner;
         if (owner !== config.instanceId && (await store.isInstanceAlive(owner))) {
           if (!mayForward || !relay) throw createError(Errors.SESSION_MOVED, undefined, { deviceId });
+          let forwarded: number | 'unreachable';
           try {
-            return await relay.forwardSend(owner, deviceId, payload);
+            forwarded = await relay.forwardSend(owner, deviceId, payload);
           } catch (err) {
             if (retry && isZerodropError(err, Errors.SESSION_MOVED)) continue;
             throw err;
           }
+          if (forwarded !== 'unreachable') return forwarded;
+        }
+        if (owner === config.instanceId && (registry.get(deviceId) || registry.busy(deviceId))) {
+          // A handshake here made the session live meanwhile: it numbers the message, not the store.
+          if (retry) continue;
+          throw createError(Errors.SESSION_MOVED, undefined, { deviceId });
         }
         // The owner is gone, or it is this instance without a live copy: the store numbers the message.
+        // (Checked and issued in one turn, so a handshake starting now reads it when it claims.)
         outcome = await store.appendNext(sessionId, payload, config.maxUnacked, owner);
       }
       if (outcome.ok) return outcome.seq;

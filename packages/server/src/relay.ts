@@ -12,8 +12,11 @@ import { randomId } from './ids.js';
 import type { Logger } from './logger.js';
 
 export interface SessionRelay {
-  /** Ask `owner` to accept a message for the device; resolves with its seq. */
-  forwardSend(owner: string, deviceId: string, payload: Payload): Promise<number>;
+  /**
+   * Ask `owner` to accept a message for the device; resolves with its seq, or `unreachable` when no
+   * instance of that name listens (it died: the caller may number the message in the store instead).
+   */
+  forwardSend(owner: string, deviceId: string, payload: Payload): Promise<number | 'unreachable'>;
   /** Tell `owner` this instance took the device's session over. */
   notifyTakeover(owner: string, deviceId: string, sessionId: string): void;
   close(): Promise<void>;
@@ -105,7 +108,7 @@ export async function createRedisRelay(options: {
   return {
     forwardSend(owner, deviceId, payload) {
       const id = randomId(9);
-      return new Promise<number>((resolve, reject) => {
+      return new Promise<number | 'unreachable'>((resolve, reject) => {
         const timer = setTimeout(() => {
           waiting.delete(id);
           reject(createError(Errors.STORE_UNAVAILABLE, `instance ${owner} did not answer a forwarded send`));
@@ -116,7 +119,7 @@ export async function createRedisRelay(options: {
             if (receivers > 0) return;
             waiting.delete(id);
             clearTimeout(timer);
-            reject(createError(Errors.SESSION_MOVED, `instance ${owner} is not listening`));
+            resolve('unreachable');
           },
           (err: Error) => {
             waiting.delete(id);

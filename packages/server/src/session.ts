@@ -44,6 +44,9 @@ export interface SessionContext {
   readonly deadLetter: (letter: DeadLetter) => void;
 }
 
+/** While a burst of device messages is handled, an ack goes out at least this often. */
+const ACK_EVERY = 32;
+
 interface Inbound {
   readonly seq: number;
   readonly data: unknown;
@@ -74,6 +77,8 @@ export class Session {
   #pendingWrites = 0;
   #settledWaiters: (() => void)[] = [];
   #ackPersisted: number;
+  /** Last device→server ack written to the device. */
+  #ackedInbound = 0;
   #ackWriting = false;
   /** Set once the session was replaced or its store state was lost: it accepts nothing more. */
   #ended: ZerodropError | undefined;
@@ -145,6 +150,8 @@ export class Session {
     this.#transport = undefined;
     this.sender.detach();
     this.lastActivity = Date.now();
+    // The resume TTL counts from the disconnect, not from the last periodic refresh.
+    this.#ctx.store.touch([this.id]).catch(() => undefined);
     this.#checkIdle();
   }
 
@@ -202,6 +209,14 @@ export class Session {
 
   /** A data frame from the device. */
   onData(seq: number, data: unknown, binary: boolean): void {
+    if (seq === this.receiver.received + 1 && seq - this.receiver.processed > this.sender.maxUnacked) {
+      // Beyond the window the device was given (limits.max_unacked): refused before it counts as received.
+      this.#transport?.protocolError(
+        Errors.WINDOW_EXCEEDED,
+        `more than ${this.sender.maxUnacked} unacknowledged messages`,
+      );
+      return;
+    }
     const verdict = this.receiver.onData(seq);
     if (verdict === 'gap') {
       this.#transport?.protocolError(
@@ -220,17 +235,18 @@ export class Session {
     if (!this.#processing) void this.#pump();
   }
 
-  /** A cumulative ack from the device. */
-  onAck(ack: number): void {
+  /** A cumulative ack from the device; false when it broke the protocol (the connection is closing). */
+  onAck(ack: number): boolean {
     const r = this.sender.onAck(ack);
     if (!r.ok) {
       this.#transport?.protocolError(
         Errors.ACK_OUT_OF_RANGE,
         `ack ${ack} beyond last sent ${this.sender.lastSeq}`,
       );
-      return;
+      return false;
     }
     if (r.released > 0) this.#persistAck();
+    return true;
   }
 
   /** The ack for the device, if one is due (piggybacked on pings). */
@@ -278,7 +294,9 @@ export class Session {
       for (let next = this.#inbound.shift(); next; next = this.#inbound.shift()) {
         await this.#handle(next);
         this.receiver.complete(next.seq);
-        if (this.#inbound.length === 0) this.#sendAck();
+        // Ack when caught up, and at least every ACK_EVERY messages while a burst is being worked off.
+        if (this.#inbound.length === 0 || this.receiver.processed - this.#ackedInbound >= ACK_EVERY)
+          this.#sendAck();
       }
     } finally {
       this.#processing = false;
@@ -290,6 +308,7 @@ export class Session {
     const { app, metrics, store } = this.#ctx;
     try {
       await app.onMessage?.({
+        id: `${this.id}/${m.seq}`,
         deviceId: this.deviceId,
         sessionId: this.id,
         seq: m.seq,
@@ -330,7 +349,10 @@ export class Session {
 
   #sendAck(force = false): void {
     const t = this.#transport;
-    if (t && (force || this.receiver.ackDue)) t.writeAck(this.receiver.takeAck());
+    if (t && (force || this.receiver.ackDue)) {
+      this.#ackedInbound = this.receiver.takeAck();
+      t.writeAck(this.#ackedInbound);
+    }
   }
 
   /** Persist the latest ack; writes are coalesced so a burst of acks costs one store write at a time. */

@@ -26,6 +26,7 @@ const gateway = createGateway({
     onMessage: (m) =>
       toParent({
         type: 'message',
+        id: m.id,
         deviceId: m.deviceId,
         seq: m.seq,
         binary: m.binary,

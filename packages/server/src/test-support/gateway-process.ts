@@ -6,6 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface AppMessage {
+  id: string;
   deviceId: string;
   seq: number;
   binary: boolean;
@@ -26,7 +27,15 @@ export class GatewayProcess {
   private constructor(child: ChildProcess, instance: string) {
     this.child = child;
     this.instance = instance;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        // A request in flight when the instance died has an unknown outcome.
+        for (const pending of this.#pending.values()) pending({ error: 'instance_stopped' });
+        this.#pending.clear();
+        resolve(code);
+      }),
+    );
+    child.on('error', () => {});
     child.on('message', (m: { type: string } & Record<string, unknown>) => {
       if (m.type === 'message') this.received.push(m as unknown as AppMessage);
       if (m.type === 'sent') {
@@ -78,13 +87,22 @@ export class GatewayProcess {
     const id = this.#nextId++;
     const binary = value instanceof Uint8Array;
     return new Promise((resolve) => {
+      if (!this.child.connected) {
+        resolve({ error: 'instance_stopped' });
+        return;
+      }
       this.#pending.set(id, resolve);
-      this.child.send({
+      const request = {
         type: 'send',
         id,
         deviceId,
         binary,
         value: binary ? Buffer.from(value).toString('base64') : value,
+      };
+      this.child.send(request, (err: Error | null) => {
+        if (!err) return;
+        this.#pending.delete(id);
+        resolve({ error: 'instance_stopped' });
       });
     });
   }
