@@ -134,7 +134,8 @@ async function resolveResume(
       if (!store.shared) return { session: live };
       // Our copy is authoritative only while we still own the session in the shared store; while the
       // store does not answer, it is the best copy there is.
-      const claimed = await store.claimSession(req.session).catch(() => undefined);
+      const at = Date.now();
+      const claimed = await store.claimSession(req.session, at).catch(() => undefined);
       if (claimed === undefined) return { session: live };
       if (!claimed) {
         await store.restoreSession(live.snapshot(deps.instanceId));
@@ -146,10 +147,7 @@ async function resolveResume(
       if (stale) return { reason: stale };
       announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
       return {
-        session: new Session(
-          { ...claimed, owner: deps.instanceId, claimedAt: Date.now() },
-          deps.sessionContext,
-        ),
+        session: new Session({ ...claimed, owner: deps.instanceId, claimedAt: at }, deps.sessionContext),
       };
     }
     const rec = await store.getSession(req.session);
@@ -163,16 +161,14 @@ async function resolveResume(
     const verdict = judge(rec, hello);
     if (verdict) return { reason: verdict };
     // Validated: now take it over (atomically with the read that the session is built from).
-    const claimed = await store.claimSession(req.session);
+    const at = Date.now();
+    const claimed = await store.claimSession(req.session, at);
     if (!claimed) return { reason: 'expired' };
     const again = judge(claimed, hello);
     if (again) return { reason: again };
     announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
     return {
-      session: new Session(
-        { ...claimed, owner: deps.instanceId, claimedAt: Date.now() },
-        deps.sessionContext,
-      ),
+      session: new Session({ ...claimed, owner: deps.instanceId, claimedAt: at }, deps.sessionContext),
     };
   } catch (err) {
     deps.log.error({ event: 'store_read_failed', op: 'resume', error: (err as Error).message });
@@ -218,7 +214,7 @@ async function createFresh(
   } else {
     previousId = live?.id ?? (await store.sessionOfDevice(deviceId));
     // Claimed, so an instance that held it stops appending to it before its messages move here.
-    const rec = previousId ? await store.claimSession(previousId) : null;
+    const rec = previousId ? await store.claimSession(previousId, Date.now()) : null;
     if (rec) announceTakeover(deps, rec.owner, deviceId, rec.sessionId);
     carried = rec?.outbound ?? live?.sender.unacked() ?? [];
   }

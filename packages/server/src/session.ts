@@ -272,7 +272,7 @@ export class Session {
     const err = createError(error, message, { deviceId: this.deviceId });
     if (!this.#ended) {
       this.#ended = err;
-      if (error !== Errors.SESSION_REPLACED) {
+      if (error === Errors.STORE_UNAVAILABLE) {
         this.#ctx.log.error({
           event: 'session_failed',
           device: this.deviceId,
@@ -283,7 +283,10 @@ export class Session {
       const t = this.#transport;
       this.#transport = undefined;
       this.sender.detach();
-      t?.close(error === Errors.SESSION_REPLACED ? error : Errors.STORE_UNAVAILABLE);
+      // A device still connected here lost the race to a newer connection (here or on another
+      // instance): 4500 tells it so. A store failure closes with 4000: reconnect and resume.
+      t?.close(error === Errors.STORE_UNAVAILABLE ? Errors.STORE_UNAVAILABLE : Errors.SESSION_REPLACED);
+      this.#checkIdle();
     }
     return err;
   }

@@ -74,7 +74,7 @@ export class MemoryResumeStore implements ResumeStore {
     const rec: MutableRecord = {
       sessionId: s.sessionId,
       owner: this.#instanceId,
-      claimedAt: now,
+      claimedAt: s.claimedAt ?? now,
       deviceId: s.deviceId,
       epoch: s.epoch,
       tokenHash: s.tokenHash,
@@ -103,12 +103,12 @@ export class MemoryResumeStore implements ResumeStore {
     return rec ? { ...rec, outbound: [...rec.outbound] } : null;
   }
 
-  async claimSession(sessionId: string): Promise<SessionRecord | null> {
+  async claimSession(sessionId: string, claimedAt: number): Promise<SessionRecord | null> {
     const rec = this.#live(sessionId);
     if (!rec) return null;
     const before = { ...rec, outbound: [...rec.outbound] };
     rec.owner = this.#instanceId;
-    rec.claimedAt = this.#now();
+    rec.claimedAt = claimedAt;
     this.#refresh(rec);
     return before;
   }
@@ -226,6 +226,7 @@ export class MemoryResumeStore implements ResumeStore {
       pending_writes: 0,
       errors: 0,
       expired_sessions: this.#expired,
+      resets: 0,
       last_error: null,
       command_latency_ms: { p50: 0, p99: 0 },
     };

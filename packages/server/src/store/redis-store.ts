@@ -61,6 +61,9 @@ interface Scripts {
 
 type ScriptedRedis = Redis & Scripts;
 
+/** Backlog writes replayed per pipelined batch after an outage. */
+const FLUSH_BATCH = 500;
+
 const JSON_TAG = 0x6a; // 'j'
 const BINARY_TAG = 0x62; // 'b'
 
@@ -120,6 +123,9 @@ export class RedisResumeStore implements ResumeStore {
   /** Redis answers and everything queued while it did not has been written. */
   #available = false;
   #recovering = false;
+  /** Redis's run id: a new one means it restarted and may have lost what its last snapshot missed. */
+  #runId = '';
+  #resets = 0;
   readonly #probeEveryMs: number;
   readonly #instanceId: string;
 
@@ -170,6 +176,7 @@ export class RedisResumeStore implements ResumeStore {
   async open(): Promise<void> {
     await this.#redis.connect();
     this.#generation = await this.#ensureGeneration();
+    this.#runId = await this.#serverRunId();
     this.#sessions = await this.#redis.zcard(this.#expiryKey);
     await this.#redis.set(
       this.#instanceKey(this.#instanceId),
@@ -202,21 +209,52 @@ export class RedisResumeStore implements ResumeStore {
     this.#recovering = true;
     this.#available = false;
     try {
-      await this.#probe();
+      const runId = await this.#serverRunId();
+      const restarted = runId !== this.#runId;
+      this.#runId = runId;
+      await this.#checkData(restarted);
       if (await this.#flush()) this.#available = this.#redis.status === 'ready';
+    } catch (err) {
+      this.#fail(err as Error);
     } finally {
       this.#recovering = false;
     }
   }
 
+  /**
+   * Redis may have lost writes when its generation key is gone (it lost everything: a restart without
+   * persistence, a flush) or when it restarted (it lost what its last snapshot did not hold). Either
+   * way the gateway writes back the sessions it holds, whole; a lost generation is replaced, so epochs
+   * minted before prove the loss to devices whose sessions nobody could write back.
+   */
+  async #checkData(restarted: boolean): Promise<void> {
+    const gen = await this.#redis.get(`${this.#prefix}generation`);
+    const lost = gen !== this.#generation;
+    if (lost) this.#generation = await this.#ensureGeneration();
+    if (!lost && !restarted) return;
+    this.#resets++;
+    for (const l of this.#resetListeners) await l();
+  }
+
+  async #serverRunId(): Promise<string> {
+    const info = await this.#redis.info('server');
+    return /run_id:(\w+)/.exec(info)?.[1] ?? '';
+  }
+
+  /**
+   * Replay the backlog in order, pipelined in batches (issued in one turn, so they reach Redis in
+   * order on the one connection). Writes keep arriving while it runs; it returns once it caught up,
+   * or false when Redis went away again (what failed goes back to the front, still in order).
+   */
   async #flush(): Promise<boolean> {
     while (this.#backlog.length > 0) {
-      try {
-        await this.#timed(this.#backlog[0]!);
-      } catch (err) {
-        if (!(err instanceof ReplyError)) return false;
+      const batch = this.#backlog.splice(0, FLUSH_BATCH);
+      const results = await Promise.allSettled(batch.map((op) => this.#timed(op)));
+      const lost = results.findIndex((r) => r.status === 'rejected' && !(r.reason instanceof ReplyError));
+      if (lost >= 0) {
+        this.#backlog.unshift(...batch.slice(lost));
+        return false;
       }
-      this.#backlog.shift();
     }
     return true;
   }
@@ -252,8 +290,8 @@ export class RedisResumeStore implements ResumeStore {
    */
   async #probe(): Promise<void> {
     if (this.#redis.status !== 'ready') return;
-    if (!this.#available && !this.#recovering) {
-      void this.#recover();
+    if (!this.#available) {
+      if (!this.#recovering) void this.#recover();
       return;
     }
     try {
@@ -268,15 +306,7 @@ export class RedisResumeStore implements ResumeStore {
         ),
       ]);
       this.#sessions = count;
-      if (gen === this.#generation) return;
-      const previous = this.#generation;
-      this.#generation = await this.#ensureGeneration();
-      if (this.#generation !== previous) {
-        const wasAvailable = this.#available;
-        this.#available = false;
-        for (const l of this.#resetListeners) await l();
-        if (wasAvailable && (await this.#flush())) this.#available = true;
-      }
+      if (gen !== this.#generation) void this.#recover();
     } catch (err) {
       this.#fail(err as Error);
     }
@@ -348,7 +378,7 @@ export class RedisResumeStore implements ResumeStore {
     const record: SessionRecord = {
       ...s,
       owner: this.#instanceId,
-      claimedAt: now,
+      claimedAt: s.claimedAt ?? now,
       outAcked: 0,
       inProcessed: 0,
       createdAt: now,
@@ -376,11 +406,11 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   getSession(sessionId: string): Promise<SessionRecord | null> {
-    return this.#read(sessionId, '');
+    return this.#read(sessionId, '', 0);
   }
 
-  claimSession(sessionId: string): Promise<SessionRecord | null> {
-    return this.#read(sessionId, this.#instanceId);
+  claimSession(sessionId: string, claimedAt: number): Promise<SessionRecord | null> {
+    return this.#read(sessionId, this.#instanceId, claimedAt);
   }
 
   async isInstanceAlive(instanceId: string): Promise<boolean> {
@@ -392,13 +422,13 @@ export class RedisResumeStore implements ResumeStore {
     return `${this.#prefix}instance:${instanceId}`;
   }
 
-  async #read(sessionId: string, claimFor: string): Promise<SessionRecord | null> {
+  async #read(sessionId: string, claimFor: string, claimedAt: number): Promise<SessionRecord | null> {
     const r = await this.#timed(() =>
       this.#redis.zdGetBuffer(
         this.#key(sessionId, 's'),
         this.#key(sessionId, 'o'),
         claimFor,
-        this.#now(),
+        claimFor ? claimedAt : this.#now(),
         this.#keyTtlMs,
       ),
     );
@@ -587,6 +617,7 @@ export class RedisResumeStore implements ResumeStore {
       pending_writes: this.#pending + this.#backlog.length,
       errors: this.#errors,
       expired_sessions: this.#expired,
+      resets: this.#resets,
       last_error: this.#lastError,
       command_latency_ms: { p50: p50!, p99: p99! },
     };

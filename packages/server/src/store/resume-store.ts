@@ -36,6 +36,8 @@ export interface StoredMessage {
 }
 
 export interface NewSession {
+  /** When the creating instance claimed it (ms); defaults to the store's clock. */
+  readonly claimedAt?: number;
   readonly sessionId: string;
   readonly deviceId: string;
   readonly epoch: string;
@@ -83,6 +85,8 @@ export interface ResumeStoreMetrics {
   readonly pending_writes: number;
   readonly errors: number;
   readonly expired_sessions: number;
+  /** Times the store lost data or restarted while this instance ran (its sessions were written back). */
+  readonly resets: number;
   readonly last_error: string | null;
   readonly command_latency_ms: { readonly p50: number; readonly p99: number };
 }
@@ -110,7 +114,7 @@ export interface ResumeStore {
    * Take the session over for this instance and read it, in one atomic step. The record is returned
    * as it was before the claim: its `owner` is the previous owner.
    */
-  claimSession(sessionId: string): Promise<SessionRecord | null>;
+  claimSession(sessionId: string, claimedAt: number): Promise<SessionRecord | null>;
   /** The current session of a device, if any. */
   sessionOfDevice(deviceId: string): Promise<string | null>;
   /** Whether the session expired recently (its tombstone is still kept). */

@@ -159,10 +159,10 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
     it('claims a session atomically with the read and returns it as it was before the claim', async () => {
       const s = { ...newSession(), outbound: [{ seq: 1, payload: json('held') }] };
       await store.createSession(s);
-      const before = await store.claimSession(s.sessionId);
+      const before = await store.claimSession(s.sessionId, Date.now());
       assert.equal(before?.owner, OWNER);
       assert.deepEqual(before?.outbound, s.outbound);
-      assert.equal(await store.claimSession('s_missing'), null);
+      assert.equal(await store.claimSession('s_missing', Date.now()), null);
     });
 
     it('writes a whole session back, but never over a newer claim', async () => {
@@ -301,7 +301,7 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
             ok: true,
             seq: 1,
           });
-          const taken = await peer.claimSession(s.sessionId);
+          const taken = await peer.claimSession(s.sessionId, Date.now());
           assert.equal(taken?.owner, OWNER);
           assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10), {
             ok: false,
