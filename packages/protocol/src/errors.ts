@@ -128,6 +128,22 @@ export const Errors = {
     message: 'this path accepts WebSocket upgrades only',
     httpStatus: 426,
   }),
+  UNAUTHORIZED: spec({
+    code: 'unauthorized',
+    message: 'missing or wrong bearer token',
+    httpStatus: 401,
+    closeCode: CloseCode.UNAUTHORIZED,
+  }),
+  PUSH_NOT_CONFIGURED: spec({
+    code: 'push_not_configured',
+    message: 'the push API is off: set ZERODROP_SERVICE_TOKEN to enable it',
+    httpStatus: 503,
+  }),
+  UNSUPPORTED_MEDIA_TYPE: spec({
+    code: 'unsupported_media_type',
+    message: 'send application/json or application/octet-stream',
+    httpStatus: 415,
+  }),
   INTERNAL: spec({
     code: 'internal',
     message: 'internal error; the gateway logged the cause',

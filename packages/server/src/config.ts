@@ -158,6 +158,13 @@ export const SETTINGS = {
     min: 0,
     help: 'Store writes kept in order in memory while Redis is unreachable; beyond it sends are refused (store_unavailable).',
   }),
+  serviceToken: setting({
+    env: 'ZERODROP_SERVICE_TOKEN',
+    flag: '',
+    kind: 'secret',
+    default: undefined,
+    help: 'Bearer token of the push API (POST /api/v1/devices/{id}/messages); unset: the push API refuses every call. Environment only.',
+  }),
   logLevel: setting({
     env: 'ZERODROP_LOG_LEVEL',
     flag: '--log-level',
@@ -193,6 +200,7 @@ export interface GatewayConfig {
   logLevel: string;
   demo: boolean;
   redisUrl: string | undefined;
+  serviceToken: string | undefined;
   redisKeyPrefix: string;
   storeBacklog: number;
 }
@@ -267,6 +275,7 @@ const FIELD: Record<SettingName, keyof GatewayConfig> = {
   logLevel: 'logLevel',
   demo: 'demo',
   redisUrl: 'redisUrl',
+  serviceToken: 'serviceToken',
   redisKeyPrefix: 'redisKeyPrefix',
   storeBacklog: 'storeBacklog',
 };
@@ -303,7 +312,7 @@ export function loadConfig(input: LoadConfigInput = {}): GatewayConfig {
     const [flag, inline] = arg.includes('=')
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
-    const name = names.find((n) => SETTINGS[n].flag === flag);
+    const name = names.find((n) => SETTINGS[n].flag !== '' && SETTINGS[n].flag === flag);
     if (!name) throw invalid(`unknown option ${flag}`);
     const s = SETTINGS[name] as Setting;
     let raw = inline;
@@ -369,7 +378,7 @@ export function describeSettings(): {
     return {
       name,
       env: s.env,
-      flag: s.flag,
+      flag: s.flag === '' ? '(environment only)' : s.flag,
       default: s.default === undefined ? '' : String(s.default),
       help: s.help,
     };

@@ -29,6 +29,7 @@ import {
   type UpgradeRejectReason,
   wsMetricsJson,
 } from './metrics.js';
+import { registerPushRoutes } from './push-api.js';
 import { SessionRegistry } from './registry.js';
 import { createRedisRelay, type SessionRelay } from './relay.js';
 import { payloadToData, type Session, type SessionContext } from './session.js';
@@ -153,6 +154,11 @@ export function createGateway(options: GatewayOptions) {
       resume_store_metrics: store.metrics(),
     }),
   );
+  registerPushRoutes(router, {
+    serviceToken: config.serviceToken,
+    maxBodyBytes: config.maxFrameBytes,
+    send: (deviceId, value) => send(deviceId, value),
+  });
   router.on('GET', '/metrics', (_req, res) => {
     const body = metrics.registry.render();
     res.writeHead(200, {

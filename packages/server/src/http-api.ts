@@ -50,21 +50,31 @@ export function sendError(
   );
 }
 
-/** Read a request body up to `limit` bytes; rejects with `body_too_large`. */
+/** Read a request body up to `limit` bytes; rejects with `body_too_large` (the rest is drained, not read). */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => Object.assign(new Error('body too large'), { spec: Errors.BODY_TOO_LARGE });
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (c: Buffer) => {
+      if (refused) return;
       size += c.length;
       if (size > limit) {
-        reject(Object.assign(new Error('body too large'), { spec: Errors.BODY_TOO_LARGE }));
-        req.destroy();
+        refused = true;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }
