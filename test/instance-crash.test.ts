@@ -88,7 +88,7 @@ describe('instance crash', () => {
     await sleep(300);
 
     let redelivered = 0;
-    const seenByApp = [...a.received, ...b.received];
+    const seenByApp = [...a.received, ...b.received].sort((x, y) => x.arrival - y.arrival);
     for (const d of fleet) {
       assert.ok(d.sent.length > 20, `${d.id} streamed (${d.sent.length} messages)`);
       redelivered += checkDeviceToServer(d.id, d.sent, seenByApp).redelivered;

@@ -87,3 +87,86 @@ export function checkServerToDevice(
   assert.deepEqual(core, accepted, `${deviceId}: every accepted message arrived exactly once, in order`);
   assert.equal(new Set(received).size, received.length, `${deviceId}: nothing arrived twice`);
 }
+
+export interface Sender {
+  send(deviceId: string, value: unknown): Promise<{ seq?: number; error?: string }>;
+}
+
+export interface Traffic {
+  /** Per device: `n` of every gateway message whose send was accepted. */
+  readonly accepted: Map<string, number[]>;
+  /** Per device: `n` of sends whose outcome is unknown (their instance died mid-request). */
+  readonly unknown: Map<string, number[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Stream both ways: every device sends a numbered message every `intervalMs`, and the gateway sends
+ * one to every device as often, through whichever instance `via()` names at that moment.
+ */
+export function startTraffic(fleet: SimDevice[], via: () => Sender, intervalMs: number): Traffic {
+  const accepted = new Map<string, number[]>(fleet.map((d) => [d.id, []]));
+  const unknown = new Map<string, number[]>(fleet.map((d) => [d.id, []]));
+  let running = true;
+  const loops = fleet.flatMap((d, i) => [
+    (async () => {
+      await sleep((i * intervalMs) / fleet.length);
+      for (let n = 1; running; n++) {
+        const r = await via().send(d.id, { n });
+        if (r.seq !== undefined) accepted.get(d.id)!.push(n);
+        else if (r.error === 'instance_stopped') unknown.get(d.id)!.push(n);
+        else if (r.error === 'buffer_full') n--;
+        else throw new Error(`send to ${d.id} failed: ${r.error}`);
+        await sleep(intervalMs);
+      }
+    })(),
+    (async () => {
+      await sleep((i * intervalMs) / fleet.length);
+      while (running) {
+        deviceSend(d);
+        await sleep(intervalMs);
+      }
+    })(),
+  ]);
+  return {
+    accepted,
+    unknown,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Wait until every message is delivered and acknowledged, then check both directions for every device. */
+export async function verifyDelivery(
+  fleet: SimDevice[],
+  traffic: Traffic,
+  seenByApp: () => { arrival: number; id: string; deviceId: string; data: unknown }[],
+  options: { allowRedelivery: boolean },
+): Promise<{ deviceToServer: number; serverToDevice: number; redelivered: number }> {
+  const deadline = Date.now() + 60_000;
+  while (
+    !fleet.every(
+      (d) => d.client.stats().unacked === 0 && d.received.length >= traffic.accepted.get(d.id)!.length,
+    )
+  ) {
+    if (Date.now() > deadline)
+      throw new Error('timed out waiting for every message to be delivered and acknowledged');
+    await sleep(25);
+  }
+  await sleep(300);
+  const seen = seenByApp().sort((x, y) => x.arrival - y.arrival);
+  let redelivered = 0;
+  for (const d of fleet) {
+    redelivered += checkDeviceToServer(d.id, d.sent, seen).redelivered;
+    checkServerToDevice(d.id, d.received, traffic.accepted.get(d.id)!, traffic.unknown.get(d.id)!);
+  }
+  if (!options.allowRedelivery)
+    assert.equal(redelivered, 0, 'no instance died, so nothing was handed over twice');
+  return {
+    deviceToServer: fleet.reduce((s, d) => s + d.sent.length, 0),
+    serverToDevice: [...traffic.accepted.values()].reduce((s, v) => s + v.length, 0),
+    redelivered,
+  };
+}

@@ -134,6 +134,21 @@ export const Errors = {
     httpStatus: 401,
     closeCode: CloseCode.UNAUTHORIZED,
   }),
+  ADMIN_NOT_CONFIGURED: spec({
+    code: 'admin_not_configured',
+    message: 'the admin API is off: set ZERODROP_ADMIN_TOKEN to enable it',
+    httpStatus: 503,
+  }),
+  DRAIN_IN_PROGRESS: spec({
+    code: 'drain_in_progress',
+    message: 'a drain is already running or finished on this instance',
+    httpStatus: 409,
+  }),
+  DRAIN_CLOSE: spec({
+    code: 'drain',
+    message: 'the instance is draining; reconnect and resume on another instance',
+    closeCode: CloseCode.RECONNECT,
+  }),
   PUSH_NOT_CONFIGURED: spec({
     code: 'push_not_configured',
     message: 'the push API is off: set ZERODROP_SERVICE_TOKEN to enable it',

@@ -158,6 +158,29 @@ export const SETTINGS = {
     min: 0,
     help: 'Store writes kept in order in memory while Redis is unreachable; beyond it sends are refused (store_unavailable).',
   }),
+  adminToken: setting({
+    env: 'ZERODROP_ADMIN_TOKEN',
+    flag: '',
+    kind: 'secret',
+    default: undefined,
+    help: 'Bearer token of the admin API (/admin/drain/*); unset: the admin API refuses every call. Environment only.',
+  }),
+  drainGrace: setting({
+    env: 'ZERODROP_DRAIN_GRACE',
+    flag: '--drain-grace',
+    kind: 'duration',
+    default: 30_000,
+    min: 0,
+    help: 'Window of a drain started by SIGTERM/SIGINT, and of /admin/drain/start without max_session_age_seconds.',
+  }),
+  drainSpread: setting({
+    env: 'ZERODROP_DRAIN_SPREAD',
+    flag: '--drain-spread',
+    kind: 'duration',
+    default: 10_000,
+    min: 0,
+    help: 'Reconnect hints of a drain go out in batches over half its window, but over no more than this.',
+  }),
   serviceToken: setting({
     env: 'ZERODROP_SERVICE_TOKEN',
     flag: '',
@@ -201,6 +224,9 @@ export interface GatewayConfig {
   demo: boolean;
   redisUrl: string | undefined;
   serviceToken: string | undefined;
+  adminToken: string | undefined;
+  drainGraceMs: number;
+  drainSpreadMs: number;
   redisKeyPrefix: string;
   storeBacklog: number;
 }
@@ -209,7 +235,6 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 
 /** Environment variables that belong to the platform or to other parts of zerodrop, not to `serve`. */
 const FOREIGN_ZERODROP_ENV = new Set([
-  'ZERODROP_ADMIN_TOKEN',
   'ZERODROP_URL',
   'ZERODROP_TEST_CONCURRENCY',
   'ZERODROP_FUZZ_RUNS',
@@ -276,6 +301,9 @@ const FIELD: Record<SettingName, keyof GatewayConfig> = {
   demo: 'demo',
   redisUrl: 'redisUrl',
   serviceToken: 'serviceToken',
+  adminToken: 'adminToken',
+  drainGrace: 'drainGraceMs',
+  drainSpread: 'drainSpreadMs',
   redisKeyPrefix: 'redisKeyPrefix',
   storeBacklog: 'storeBacklog',
 };

@@ -41,6 +41,8 @@ const CLOSE_GRACE_MS = 2000;
 export class DeviceConnection implements SessionTransport {
   readonly remoteAddress: string;
   state: State = 'handshaking';
+  /** Asked to reconnect elsewhere by a drain. */
+  hinted = false;
   session: Session | undefined;
   deviceId: string | undefined;
   readonly #ws: WebSocket;

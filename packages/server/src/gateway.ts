@@ -17,9 +17,11 @@ import {
   toPayload,
 } from '@zerodrop/protocol';
 import { WebSocketServer } from 'ws';
+import { registerAdminRoutes } from './admin-api.js';
 import type { DeadLetter, GatewayApp } from './app.js';
 import type { GatewayConfig } from './config.js';
 import { DeviceConnection } from './connection.js';
+import { DrainController } from './drain.js';
 import { handshake } from './handshake.js';
 import { HttpRouter, sendJson } from './http-api.js';
 import { createLogger, type Logger } from './logger.js';
@@ -133,6 +135,36 @@ export function createGateway(options: GatewayOptions) {
     clientTracking: false,
   });
 
+  const drain = new DrainController(
+    {
+      connectionCount: () => connections.size,
+      storeShared: store.shared,
+      hint(count, reason, delayMs) {
+        let asked = 0;
+        for (const conn of connections) {
+          if (asked >= count) break;
+          if (conn.state !== 'open' || conn.hinted) continue;
+          conn.hinted = true;
+          conn.requestReconnect(reason, delayMs());
+          asked++;
+        }
+        return asked;
+      },
+      async closeRemaining() {
+        // Every accepted message is in the store before its device is sent elsewhere.
+        await Promise.all([...registry.values()].map((s) => s.settled()));
+        for (const conn of [...connections]) conn.close(Errors.DRAIN_CLOSE);
+      },
+    },
+    {
+      batches: 10,
+      spreadShare: 0.5,
+      maxSpreadMs: config.drainSpreadMs,
+      onChange: (event, status) =>
+        log.info({ event, reason: status.reason, state: status.state, remaining: status.sessions_remaining }),
+    },
+  );
+
   const router = new HttpRouter(log);
   const health = () => {
     const storeMetrics = store.metrics();
@@ -140,12 +172,24 @@ export function createGateway(options: GatewayOptions) {
       status: storeMetrics.status === 'ready' ? 'ok' : 'degraded',
       instance: config.instanceId,
       state,
+      drain: drain.state,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       ws_active: connections.size,
       store: { kind: store.kind, status: storeMetrics.status, shared: store.shared },
     };
   };
   router.on('GET', '/health', (_req, res) => sendJson(res, 200, health()));
+  // Readiness: nginx and Kubernetes stop routing new devices here as soon as a drain starts.
+  router.on('GET', '/health/ready', (_req, res) => {
+    const ready = state === 'running' && drain.accepting;
+    sendJson(res, ready ? 200 : 503, { ready, state: drain.state, instance: config.instanceId });
+  });
+  registerAdminRoutes(router, {
+    adminToken: config.adminToken,
+    drain,
+    defaultMaxAgeSeconds: Math.round(config.drainGraceMs / 1000),
+    log,
+  });
   router.on('GET', '/api/v1/esp32/metrics', (_req, res) =>
     sendJson(res, 200, {
       instance: config.instanceId,
@@ -204,7 +248,11 @@ export function createGateway(options: GatewayOptions) {
       refuseUpgrade(socket, 'not_found', Errors.NOT_FOUND);
       return;
     }
-    if (state !== 'running') {
+    if (state !== 'running' || !drain.accepting) {
+      if (state === 'running') {
+        metrics.ws_upgrades_blocked_during_drain.inc();
+        drain.countBlocked();
+      }
       refuseUpgrade(socket, 'draining', Errors.DRAINING, { 'Retry-After': String(RETRY_AFTER_S) });
       return;
     }
@@ -346,13 +394,13 @@ export function createGateway(options: GatewayOptions) {
     }
   }
 
-  /** Another instance took a session over: drop our copy and close a stale connection. */
-  function onTakeover(deviceId: string, sessionId: string): void {
+  /** Another instance takes a session over: drop our copy, close a stale connection, settle. */
+  async function onRelease(deviceId: string, sessionId: string): Promise<void> {
     const live = registry.get(deviceId);
-    if (live && live.id === sessionId && !live.ended) {
-      log.info({ event: 'session_taken_over', device: deviceId, session: sessionId });
-      live.end(Errors.SESSION_MOVED);
-    }
+    if (!live || live.id !== sessionId) return;
+    if (!live.ended) log.info({ event: 'session_released', device: deviceId, session: sessionId });
+    live.end(Errors.SESSION_MOVED);
+    await live.quiesced();
   }
 
   /** The store lost its data: write back every session this instance holds, whole. */
@@ -396,7 +444,7 @@ export function createGateway(options: GatewayOptions) {
         prefix: config.redisKeyPrefix,
         instanceId: config.instanceId,
         log,
-        handlers: { onSend: (deviceId, payload) => accept(deviceId, payload, false), onTakeover },
+        handlers: { onSend: (deviceId, payload) => accept(deviceId, payload, false), onRelease },
       });
     }
     state = 'running';
@@ -421,6 +469,7 @@ export function createGateway(options: GatewayOptions) {
     clearInterval(sweepTimer);
     clearInterval(expiryTimer);
     clearInterval(touchTimer);
+    drain.dispose();
     for (const conn of [...connections]) conn.close(Errors.SHUTTING_DOWN);
     await Promise.all([...registry.values()].map((s) => s.settled()));
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -432,9 +481,22 @@ export function createGateway(options: GatewayOptions) {
     log.info({ event: 'gateway_closed' });
   }
 
+  /**
+   * What SIGTERM does: drain for up to `graceMs` (devices move to other instances), then close.
+   * Resolves once closed.
+   */
+  async function drainAndClose(reason: string, graceMs = config.drainGraceMs): Promise<void> {
+    if (state !== 'running') return close();
+    if (drain.state === 'serving') drain.start(reason, Math.round(graceMs / 1000));
+    await drain.whenDrained();
+    await close();
+  }
+
   return {
     config,
     metrics,
+    drain,
+    drainAndClose,
     store,
     registry,
     log,

@@ -142,12 +142,15 @@ async function resolveResume(
         return { session: live };
       }
       if (claimed.owner === deps.instanceId || claimed.owner === '') return { session: live };
+      // Someone else took it over since: our copy is stale. Read theirs once they let go.
       live.end(Errors.SESSION_MOVED);
-      const stale = judge(claimed, hello);
+      await releaseFrom(deps, claimed.owner, hello.device, claimed.sessionId);
+      const fresh = await store.claimSession(req.session, at);
+      if (!fresh) return { reason: 'expired' };
+      const stale = judge(fresh, hello);
       if (stale) return { reason: stale };
-      announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
       return {
-        session: new Session({ ...claimed, owner: deps.instanceId, claimedAt: at }, deps.sessionContext),
+        session: new Session({ ...fresh, owner: deps.instanceId, claimedAt: at }, deps.sessionContext),
       };
     }
     const rec = await store.getSession(req.session);
@@ -160,13 +163,13 @@ async function resolveResume(
     }
     const verdict = judge(rec, hello);
     if (verdict) return { reason: verdict };
-    // Validated: now take it over (atomically with the read that the session is built from).
+    await releaseFrom(deps, rec.owner, hello.device, rec.sessionId);
+    // Validated and released: take it over, atomically with the read the session is built from.
     const at = Date.now();
     const claimed = await store.claimSession(req.session, at);
     if (!claimed) return { reason: 'expired' };
     const again = judge(claimed, hello);
     if (again) return { reason: again };
-    announceTakeover(deps, claimed.owner, hello.device, claimed.sessionId);
     return {
       session: new Session({ ...claimed, owner: deps.instanceId, claimedAt: at }, deps.sessionContext),
     };
@@ -186,15 +189,17 @@ function judge(rec: SessionRecord, hello: HelloFrame): ResumeFailureReason | und
   return undefined;
 }
 
-/** The previous holder of a session drops its copy and closes a stale connection at once. */
-function announceTakeover(
+/**
+ * Before reading a session to take it over, let its previous holder (another live instance) finish
+ * what it has in flight for it, so the read sees the last processed sequence number.
+ */
+async function releaseFrom(
   deps: HandshakeDeps,
-  previousOwner: string,
+  owner: string,
   deviceId: string,
   sessionId: string,
-): void {
-  if (previousOwner && previousOwner !== deps.instanceId)
-    deps.relay?.notifyTakeover(previousOwner, deviceId, sessionId);
+): Promise<void> {
+  if (owner && owner !== deps.instanceId && deps.relay) await deps.relay.release(owner, deviceId, sessionId);
 }
 
 /** A new session for the device, holding whatever its previous session had not delivered. */
@@ -213,9 +218,10 @@ async function createFresh(
     previousId = live.id;
   } else {
     previousId = live?.id ?? (await store.sessionOfDevice(deviceId));
-    // Claimed, so an instance that held it stops appending to it before its messages move here.
+    // Released and claimed, so an instance that held it stops appending to it before its messages move here.
+    const before = previousId ? await store.getSession(previousId) : null;
+    if (before) await releaseFrom(deps, before.owner, deviceId, before.sessionId);
     const rec = previousId ? await store.claimSession(previousId, Date.now()) : null;
-    if (rec) announceTakeover(deps, rec.owner, deviceId, rec.sessionId);
     carried = rec?.outbound ?? live?.sender.unacked() ?? [];
   }
   const now = Date.now();

@@ -1,10 +1,11 @@
 /**
  * The relay between instances that share a Redis store. Each instance subscribes to its own channel;
  * through it, another instance (a) forwards `send(deviceId, …)` to the instance that holds the device's
- * session, so exactly one instance assigns that session's sequence numbers, and (b) says it took a
- * session over, so the previous holder drops its copy and closes a stale connection at once.
- * Pub/sub is fire-and-forget: a forwarded send that gets no answer fails with a typed error and is not
- * accepted; a lost takeover notice is caught later by the store refusing the old holder's appends.
+ * session, so exactly one instance assigns that session's sequence numbers, and (b) asks the holder to
+ * release a session it is taking over: the holder closes a stale connection and finishes what it has
+ * in flight, so the new holder reads the final state. Pub/sub is fire-and-forget: a forwarded send
+ * that gets no answer fails with a typed error and is not accepted; a release nobody answers times out
+ * and the store's ownership check catches a holder that missed it.
  */
 import { createError, Errors, type Payload } from '@zerodrop/protocol';
 import { Redis } from 'ioredis';
@@ -17,15 +18,20 @@ export interface SessionRelay {
    * instance of that name listens (it died: the caller may number the message in the store instead).
    */
   forwardSend(owner: string, deviceId: string, payload: Payload): Promise<number | 'unreachable'>;
-  /** Tell `owner` this instance took the device's session over. */
-  notifyTakeover(owner: string, deviceId: string, sessionId: string): void;
+  /**
+   * Ask `owner` to let go of a session this instance is taking over: it closes a stale connection,
+   * finishes what it has in flight for the session, and answers. Resolves when it did, when no such
+   * instance listens, or after the timeout (a hung owner does not block the device).
+   */
+  release(owner: string, deviceId: string, sessionId: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface RelayHandlers {
   /** A send forwarded here: accept it locally (never forward it again). */
   onSend(deviceId: string, payload: Payload): Promise<number>;
-  onTakeover(deviceId: string, sessionId: string): void;
+  /** Another instance takes the session over: stop using it, settle, then resolve. */
+  onRelease(deviceId: string, sessionId: string): Promise<void>;
 }
 
 type WirePayload = { kind: 'json'; json: string } | { kind: 'binary'; b64: string };
@@ -33,7 +39,8 @@ type RelayMessage =
   | { t: 'send'; id: string; from: string; device: string; payload: WirePayload }
   | { t: 'result'; id: string; ok: true; seq: number }
   | { t: 'result'; id: string; ok: false; code: string; message: string }
-  | { t: 'takeover'; device: string; session: string };
+  | { t: 'release'; id: string; from: string; device: string; session: string }
+  | { t: 'released'; id: string };
 
 const toWire = (p: Payload): WirePayload =>
   p.kind === 'json' ? p : { kind: 'binary', b64: Buffer.from(p.bytes).toString('base64') };
@@ -67,6 +74,7 @@ export async function createRedisRelay(options: {
   >();
 
   const publish = (to: string, m: RelayMessage) => pub.publish(channel(to), JSON.stringify(m));
+  const releases = new Map<string, () => void>();
 
   sub.on('message', (_ch: string, text: string) => {
     let m: RelayMessage;
@@ -76,8 +84,13 @@ export async function createRedisRelay(options: {
       log.warn({ event: 'relay_malformed' });
       return;
     }
-    if (m.t === 'takeover') {
-      handlers.onTakeover(m.device, m.session);
+    if (m.t === 'release') {
+      handlers
+        .onRelease(m.device, m.session)
+        .catch((err: Error) => log.warn({ event: 'relay_release_failed', error: err.message }))
+        .finally(() => void publish(m.from, { t: 'released', id: m.id }).catch(() => 0));
+    } else if (m.t === 'released') {
+      releases.get(m.id)?.();
     } else if (m.t === 'send') {
       handlers
         .onSend(m.device, fromWire(m.payload))
@@ -129,10 +142,26 @@ export async function createRedisRelay(options: {
         );
       });
     },
-    notifyTakeover(owner, deviceId, sessionId) {
-      publish(owner, { t: 'takeover', device: deviceId, session: sessionId }).catch((err: Error) =>
-        log.warn({ event: 'relay_takeover_failed', owner, error: err.message }),
-      );
+    release(owner, deviceId, sessionId) {
+      const id = randomId(9);
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          releases.delete(id);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          log.warn({ event: 'relay_release_timeout', owner, device: deviceId });
+          done();
+        }, timeoutMs);
+        releases.set(id, done);
+        publish(owner, { t: 'release', id, from: instanceId, device: deviceId, session: sessionId }).then(
+          (receivers) => {
+            if (receivers === 0) done();
+          },
+          () => done(),
+        );
+      });
     },
     async close() {
       for (const w of waiting.values()) {

@@ -76,6 +76,7 @@ export class Session {
   readonly #stored = new Set<number>();
   #pendingWrites = 0;
   #settledWaiters: (() => void)[] = [];
+  #quietWaiters: (() => void)[] = [];
   #ackPersisted: number;
   /** Last device→server ack written to the device. */
   #ackedInbound = 0;
@@ -255,6 +256,20 @@ export class Session {
   }
 
   /** Resolves once no store write of this session is in flight. */
+  /**
+   * Resolves once nothing of this session is in flight here: no store write, no device message
+   * waiting for or inside the handler. Another instance taking the session over waits for this, so
+   * it reads the last processed sequence number, not one that is about to change.
+   */
+  quiesced(): Promise<void> {
+    if (this.#quiet) return Promise.resolve();
+    return new Promise((resolve) => this.#quietWaiters.push(resolve));
+  }
+
+  get #quiet(): boolean {
+    return this.#pendingWrites === 0 && !this.#processing && this.#inbound.length === 0;
+  }
+
   settled(): Promise<void> {
     if (this.#pendingWrites === 0) return Promise.resolve();
     return new Promise((resolve) => this.#settledWaiters.push(resolve));
@@ -381,6 +396,11 @@ export class Session {
     if (this.#pendingWrites === 0 && this.#settledWaiters.length > 0) {
       const waiters = this.#settledWaiters;
       this.#settledWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (this.#quiet && this.#quietWaiters.length > 0) {
+      const waiters = this.#quietWaiters;
+      this.#quietWaiters = [];
       for (const w of waiters) w();
     }
     if (this.#ended && this.idle) this.#ctx.onRetired(this);

@@ -1,6 +1,7 @@
 /**
  * `zerodrop serve`: run the gateway with the configuration from flags and environment. SIGTERM and
- * SIGINT close it cleanly: devices are told to reconnect, store writes settle, the process exits 0.
+ * SIGINT start a drain (ZERODROP_DRAIN_GRACE): devices are asked to move to another instance, what is
+ * left is closed once its store writes settled, and the process exits 0.
  */
 import {
   createGateway,
@@ -43,9 +44,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   );
 
   await new Promise<void>((resolve) => {
+    // What `docker stop` and Kubernetes send: drain (devices move to another instance), then exit 0.
     const stop = (signal: string) => {
-      gateway.log.info({ event: 'signal', signal });
-      void gateway.close().then(resolve);
+      gateway.log.info({ event: 'signal', signal, grace_ms: config.drainGraceMs });
+      void gateway.drainAndClose(`signal ${signal}`).then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

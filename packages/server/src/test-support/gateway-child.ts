@@ -48,6 +48,6 @@ process.on('message', (msg: SendRequest) => {
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    void gateway.close().then(() => process.exit(0));
+    void gateway.drainAndClose(`signal ${signal}`).then(() => process.exit(0));
   });
 }

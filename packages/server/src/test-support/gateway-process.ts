@@ -5,7 +5,12 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** Order in which the application messages of every gateway child of this process arrived. */
+let arrivals = 0;
+
 export interface AppMessage {
+  /** Arrival order across all gateway children: sort by it to see one application's history. */
+  arrival: number;
   id: string;
   deviceId: string;
   seq: number;
@@ -37,7 +42,7 @@ export class GatewayProcess {
     );
     child.on('error', () => {});
     child.on('message', (m: { type: string } & Record<string, unknown>) => {
-      if (m.type === 'message') this.received.push(m as unknown as AppMessage);
+      if (m.type === 'message') this.received.push({ ...(m as unknown as AppMessage), arrival: ++arrivals });
       if (m.type === 'sent') {
         const resolve = this.#pending.get(m.id as number);
         this.#pending.delete(m.id as number);

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { GatewayApp } from '../app.js';
 import { type GatewayConfig, loadConfig } from '../config.js';
 import { createGateway, type Gateway, type ListenInfo } from '../gateway.js';
+import { createLogger, type Logger } from '../logger.js';
 import type { ResumeStore } from '../store/resume-store.js';
 
 export interface TestGateway {
@@ -18,7 +19,7 @@ export interface TestGateway {
 
 export async function startGateway(
   overrides: Partial<GatewayConfig> = {},
-  options: { app?: GatewayApp; store?: ResumeStore } = {},
+  options: { app?: GatewayApp; store?: ResumeStore; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const config = loadConfig({
     overrides: {
@@ -138,4 +139,15 @@ export function parsePrometheus(text: string): Map<string, number> {
     out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
   }
   return out;
+}
+
+/** A logger that keeps every line it writes, for tests that check what is (not) logged. */
+export function captureLogger(instance = 'test-a'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: 'trace',
+    instance,
+    destination: { write: (line: string) => void lines.push(line) },
+  });
+  return { logger, lines };
 }
