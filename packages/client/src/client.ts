@@ -231,6 +231,19 @@ export class ZerodropClient {
 
   // ── connection lifecycle ────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Upgrade headers: the application's, plus `X-Affinity-Key` naming the instance of the last welcome,
+   * so a load balancer routes the device back to the instance that holds its session (nginx in
+   * deploy/nginx routes on it). Only where headers can be sent: the platform WebSocket cannot, and
+   * browsers carry the gateway's affinity cookie instead.
+   */
+  #headersFor(Ctor: WebSocketConstructor): Readonly<Record<string, string>> | undefined {
+    const instance = this.#lastWelcome?.instance;
+    const platform = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!instance || Ctor === platform) return this.#options.headers;
+    return { ...this.#options.headers, 'X-Affinity-Key': instance };
+  }
+
   async #dial(): Promise<void> {
     this.#dialing = true;
     let Ctor: WebSocketConstructor;
@@ -247,7 +260,7 @@ export class ZerodropClient {
     if (this.#closed || this.#status === 'closed') return;
     let conn: Connection;
     try {
-      const socket = openSocket(Ctor, this.#options.url, this.#options.headers);
+      const socket = openSocket(Ctor, this.#options.url, this.#headersFor(Ctor));
       conn = new Connection(
         socket,
         {

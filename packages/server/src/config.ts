@@ -181,6 +181,28 @@ export const SETTINGS = {
     min: 0,
     help: 'Reconnect hints of a drain go out in batches over half its window, but over no more than this.',
   }),
+  affinityCookie: setting({
+    env: 'ZERODROP_AFFINITY_COOKIE',
+    flag: '--affinity-cookie',
+    kind: 'string',
+    default: 'zd_affinity',
+    help: 'Name of the cookie (HttpOnly) that names this instance in every upgrade response, for sticky routing.',
+  }),
+  affinityTtl: setting({
+    env: 'ZERODROP_AFFINITY_TTL',
+    flag: '--affinity-ttl',
+    kind: 'duration',
+    default: 3_600_000,
+    min: 1000,
+    help: 'Lifetime of the affinity cookie and of the sticky:affinity:<device> key in Redis (runbook: 1h).',
+  }),
+  affinityPrefix: setting({
+    env: 'ZERODROP_AFFINITY_PREFIX',
+    flag: '--affinity-prefix',
+    kind: 'string',
+    default: 'sticky:affinity:',
+    help: 'Prefix of the Redis key recording each device’s instance (the runbook purges sticky:affinity:*).',
+  }),
   serviceToken: setting({
     env: 'ZERODROP_SERVICE_TOKEN',
     flag: '',
@@ -224,6 +246,9 @@ export interface GatewayConfig {
   demo: boolean;
   redisUrl: string | undefined;
   serviceToken: string | undefined;
+  affinityCookie: string;
+  affinityTtlMs: number;
+  affinityPrefix: string;
   adminToken: string | undefined;
   drainGraceMs: number;
   drainSpreadMs: number;
@@ -301,6 +326,9 @@ const FIELD: Record<SettingName, keyof GatewayConfig> = {
   demo: 'demo',
   redisUrl: 'redisUrl',
   serviceToken: 'serviceToken',
+  affinityCookie: 'affinityCookie',
+  affinityTtl: 'affinityTtlMs',
+  affinityPrefix: 'affinityPrefix',
   adminToken: 'adminToken',
   drainGrace: 'drainGraceMs',
   drainSpread: 'drainSpreadMs',
@@ -373,6 +401,9 @@ function validate(c: GatewayConfig, sources: Record<string, string>): void {
   if (!c.wsPath.startsWith('/')) throw invalid(`${sources.wsPath} must start with /, got "${c.wsPath}"`);
   if (c.redisUrl !== undefined && !/^rediss?:\/\//.test(c.redisUrl)) {
     throw invalid(`${sources.redisUrl} must be a redis:// or rediss:// URL`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.affinityCookie)) {
+    throw invalid(`${sources.affinityCookie} must be a cookie name of letters, digits, - and _`);
   }
   if (!LOG_LEVELS.includes(c.logLevel))
     throw invalid(`${sources.logLevel} must be one of ${LOG_LEVELS.join(', ')}`);

@@ -116,6 +116,12 @@ export function createGateway(options: GatewayOptions) {
           sessionContext,
           instanceId: config.instanceId,
           relay,
+          recordAffinity: (deviceId: string) =>
+            void store
+              .recordAffinity(deviceId, config.instanceId, config.affinityPrefix, config.affinityTtlMs)
+              .catch((err: Error) =>
+                log.warn({ event: 'store_write_failed', op: 'affinity', error: err.message }),
+              ),
           heartbeatMs: config.heartbeatMs,
           maxUnacked: config.maxUnacked,
           maxFrameBytes: config.maxFrameBytes,
@@ -164,6 +170,13 @@ export function createGateway(options: GatewayOptions) {
         log.info({ event, reason: status.reason, state: status.state, remaining: status.sessions_remaining }),
     },
   );
+
+  // Every accepted upgrade names this instance, as a cookie (browsers send it back) and a header
+  // (devices that cannot keep cookies send it back as X-Affinity-Key); nginx routes on either.
+  const affinityCookie = `${config.affinityCookie}=${config.instanceId}; Max-Age=${Math.round(config.affinityTtlMs / 1000)}; Path=/; HttpOnly; SameSite=Lax`;
+  wss.on('headers', (headers) => {
+    headers.push(`Set-Cookie: ${affinityCookie}`, `X-Affinity-Key: ${config.instanceId}`);
+  });
 
   const router = new HttpRouter(log);
   const health = () => {

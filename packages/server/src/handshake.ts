@@ -31,6 +31,8 @@ export interface HandshakeDeps {
   readonly sessionContext: SessionContext;
   readonly instanceId: string;
   readonly relay: SessionRelay | undefined;
+  /** Note that the device is now on this instance (sticky:affinity:<device>). */
+  recordAffinity(deviceId: string): void;
   readonly heartbeatMs: number;
   readonly maxUnacked: number;
   readonly maxFrameBytes: number;
@@ -89,6 +91,7 @@ export async function handshake(
       deps.log.info({ event: 'resume_failed', device: hello.device, session: hello.resume?.session, reason });
     }
     conn.send(welcome(deps, session, token, outcome, reason));
+    deps.recordAffinity(hello.device);
     session.flush();
     deps.log.debug({ event: 'session_open', device: hello.device, session: session.id, outcome });
     deps.app.onSession?.({ deviceId: hello.device, sessionId: session.id, outcome });

@@ -113,6 +113,8 @@ export class MemoryResumeStore implements ResumeStore {
     return before;
   }
 
+  async recordAffinity(): Promise<void> {}
+
   async isInstanceAlive(instanceId: string): Promise<boolean> {
     return instanceId === this.#instanceId;
   }

@@ -413,6 +413,11 @@ export class RedisResumeStore implements ResumeStore {
     return this.#read(sessionId, this.#instanceId, claimedAt);
   }
 
+  async recordAffinity(deviceId: string, instanceId: string, prefix: string, ttlMs: number): Promise<void> {
+    // Outside the key prefix on purpose: the runbook's purge is `redis-cli --scan --pattern "sticky:affinity:*"`.
+    await this.#write(() => this.#redis.set(`${prefix}${deviceId}`, instanceId, 'PX', ttlMs), 'OK');
+  }
+
   async isInstanceAlive(instanceId: string): Promise<boolean> {
     if (instanceId === this.#instanceId) return true;
     return (await this.#timed(() => this.#redis.exists(this.#instanceKey(instanceId)))) === 1;

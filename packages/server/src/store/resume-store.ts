@@ -137,6 +137,11 @@ export interface ResumeStore {
   setProcessed(sessionId: string, epoch: string, seq: number): Promise<void>;
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void>;
   touch(sessionIds: readonly string[]): Promise<void>;
+  /**
+   * Record which instance a device is on (`<prefix><deviceId>` → instance, with a TTL), for operators
+   * and routing tools; a store that is not shared keeps nothing.
+   */
+  recordAffinity(deviceId: string, instanceId: string, prefix: string, ttlMs: number): Promise<void>;
   /** Whether an instance is alive (it refreshes its presence in a shared store). */
   isInstanceAlive(instanceId: string): Promise<boolean>;
 
