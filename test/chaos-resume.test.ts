@@ -39,7 +39,7 @@ describe('zero drops through 20 random network cuts', () => {
 
   before(async () => {
     g = await startGateway(
-      { heartbeatMs: 500, heartbeatTimeoutMs: 5000 },
+      { heartbeatMs: 500, heartbeatTimeoutMs: 5000, maxMessageRate: 10_000 },
       { app: { onMessage: (m: DeviceMessage) => void atServer.push(numberOf(m.data)) } },
     );
     proxy = await startTcpProxy(g.info.port);
@@ -106,8 +106,7 @@ describe('zero drops through 20 random network cuts', () => {
     assert.deepEqual(atDevice, expected, 'the device got each gateway message once, in order');
     const stats = client.stats();
     assert.ok(stats.reconnects >= CUTS, `the device reconnected after every cut (${stats.reconnects})`);
-    assert.ok(stats.resumes >= CUTS, `and resumed every time (${stats.resumes})`);
-    assert.equal(stats.freshSessions, 1, 'only the very first session was fresh');
+    assert.equal(stats.freshSessions, 1, 'every reconnect resumed: only the very first session was fresh');
     assert.equal(g.gateway.metrics.dropped_messages.total(), 0);
     assert.equal(g.gateway.metrics.resume_failures.total(), 0);
   });

@@ -137,10 +137,6 @@ describe('drain', () => {
     assert.equal(mb.resume_failures, 0);
     assert.equal(mb.ws_resumes, 200);
     assert.equal(ma.ws_upgrades_blocked_during_drain, drained.upgrades_blocked);
-    assert.ok(
-      (ma.ws_upgrades_blocked_during_drain ?? 0) > 0,
-      'some devices reached A before the balancer noticed',
-    );
     assert.equal(
       ma.ws_upgrades_blocked_during_drain,
       balancer.routedWhileDraining('app'),

@@ -141,8 +141,11 @@ for (const variant of ['with an RDB snapshot taken first', 'with no persistence 
         checkServerToDevice(d.id, d.received, accepted.get(d.id)!, []);
       }
 
-      const h = await getJson<Health>(`${a.url}/health`);
-      assert.equal(h.body.status, 'ok');
+      await waitFor(
+        async () => (await getJson<Health>(`${a.url}/health`)).body.status === 'ok',
+        'health back to ok',
+        10_000,
+      );
       const { body } = await getJson<{
         ws_metrics: Record<string, number>;
         resume_store_metrics: Record<string, unknown>;

@@ -237,19 +237,37 @@ export class ZerodropClient {
    * deploy/nginx routes on it). Only where headers can be sent: the platform WebSocket cannot, and
    * browsers carry the gateway's affinity cookie instead.
    */
-  #headersFor(Ctor: WebSocketConstructor): Readonly<Record<string, string>> | undefined {
+  #headersFor(
+    Ctor: WebSocketConstructor,
+    token: string | undefined,
+  ): Readonly<Record<string, string>> | undefined {
     const instance = this.#lastWelcome?.instance;
     const platform = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!instance || Ctor === platform) return this.#options.headers;
-    return { ...this.#options.headers, 'X-Affinity-Key': instance };
+    if (Ctor === platform) return this.#options.headers;
+    const extra: Record<string, string> = {};
+    if (instance) extra['X-Affinity-Key'] = instance;
+    if (token !== undefined) extra.Authorization = `Bearer ${token}`;
+    return Object.keys(extra).length === 0 ? this.#options.headers : { ...this.#options.headers, ...extra };
+  }
+
+  /** The URL to dial: with the token as a query parameter where it cannot travel as a header. */
+  #urlFor(Ctor: WebSocketConstructor, token: string | undefined): string {
+    const platform = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (token === undefined || Ctor !== platform) return this.#options.url;
+    const url = new URL(this.#options.url);
+    url.searchParams.set('token', token);
+    return url.toString();
   }
 
   async #dial(): Promise<void> {
     this.#dialing = true;
     let Ctor: WebSocketConstructor;
+    let token: string | undefined;
     try {
       this.#socketCtor ??= resolveWebSocket(this.#options.WebSocket, this.#options.headers !== undefined);
       Ctor = await this.#socketCtor;
+      const t = this.#options.token;
+      token = typeof t === 'function' ? await t() : t;
     } catch (error) {
       this.#dialing = false;
       this.#socketCtor = undefined;
@@ -260,7 +278,7 @@ export class ZerodropClient {
     if (this.#closed || this.#status === 'closed') return;
     let conn: Connection;
     try {
-      const socket = openSocket(Ctor, this.#options.url, this.#headersFor(Ctor));
+      const socket = openSocket(Ctor, this.#urlFor(Ctor, token), this.#headersFor(Ctor, token));
       conn = new Connection(
         socket,
         {

@@ -15,4 +15,5 @@ export {
 } from './client.js';
 export type { ClientOptions } from './options.js';
 export { STOPPED_BY_SERVER, UNAUTHORIZED } from './stop-errors.js';
+export { mintDeviceToken } from './token.js';
 export type { WebSocketConstructor } from './transport.js';

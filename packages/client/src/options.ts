@@ -32,6 +32,12 @@ export interface ClientOptions {
   random?: () => number;
   /** Connect from `createClient` on. Default true; otherwise call `connect()`. */
   autoConnect?: boolean;
+  /**
+   * Device token for the gateway's authentication, or a function called before every connection
+   * attempt (so a token minted from the clock stays fresh). Sent as `Authorization: Bearer` where
+   * headers can be sent (Node), else as the `token` query parameter.
+   */
+  token?: string | (() => string | Promise<string>);
 }
 
 export interface ResolvedOptions {
@@ -47,6 +53,7 @@ export interface ResolvedOptions {
   readonly backoff: BackoffPolicy;
   readonly random: () => number;
   readonly autoConnect: boolean;
+  readonly token: string | (() => string | Promise<string>) | undefined;
 }
 
 const KNOWN = new Set<string>([
@@ -62,6 +69,7 @@ const KNOWN = new Set<string>([
   'backoff',
   'random',
   'autoConnect',
+  'token',
 ]);
 const KNOWN_BACKOFF = new Set<string>(['initialMs', 'maxMs', 'factor']);
 
@@ -145,5 +153,6 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     backoff: resolveBackoff(options.backoff),
     random: options.random ?? Math.random,
     autoConnect: options.autoConnect ?? true,
+    token: options.token,
   };
 }

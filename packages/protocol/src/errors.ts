@@ -149,6 +149,37 @@ export const Errors = {
     message: 'the instance is draining; reconnect and resume on another instance',
     closeCode: CloseCode.RECONNECT,
   }),
+  DEVICE_UNAUTHORIZED: spec({
+    code: 'device_unauthorized',
+    message: 'the device token was refused',
+    httpStatus: 401,
+    closeCode: CloseCode.UNAUTHORIZED,
+  }),
+  TOO_MANY_PENDING: spec({
+    code: 'too_many_pending',
+    message: 'too many connections have not completed their handshake',
+    httpStatus: 503,
+  }),
+  TOO_MANY_FROM_ADDRESS: spec({
+    code: 'too_many_from_address',
+    message: 'too many connections from this client address',
+    httpStatus: 429,
+  }),
+  ORIGIN_NOT_ALLOWED: spec({
+    code: 'origin_not_allowed',
+    message: 'this browser Origin may not connect',
+    httpStatus: 403,
+  }),
+  RATE_LIMITED: spec({
+    code: 'rate_limited',
+    message: 'too many frames per second from this device; reconnect after a backoff',
+    closeCode: CloseCode.RATE_LIMITED,
+  }),
+  TOO_MANY_AUTH_FAILURES: spec({
+    code: 'too_many_auth_failures',
+    message: 'too many failed authentications from this address; wait a minute',
+    httpStatus: 429,
+  }),
   PUSH_NOT_CONFIGURED: spec({
     code: 'push_not_configured',
     message: 'the push API is off: set ZERODROP_SERVICE_TOKEN to enable it',

@@ -10,16 +10,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createError, Errors } from '@zerodrop/protocol';
 import type { DrainController } from './drain.js';
 import { type HttpRouter, readBody, sendError, sendJson } from './http-api.js';
-import { secretEquals } from './ids.js';
-import type { Logger } from './logger.js';
-import { bearerToken } from './push-api.js';
 
 export interface AdminDeps {
-  readonly adminToken: string | undefined;
+  /** Checks the admin bearer token (see bearer-guard.ts); answers refusals itself. */
+  readonly guard: (req: IncomingMessage, res: ServerResponse, action: string) => boolean;
   readonly drain: DrainController;
   /** Used when start gives no `max_session_age_seconds`. */
   readonly defaultMaxAgeSeconds: number;
-  readonly log: Logger;
 }
 
 export interface DrainStartBody {
@@ -58,19 +55,12 @@ export function parseDrainStart(raw: string, defaultMaxAge: number): DrainStartB
 }
 
 export function registerAdminRoutes(router: HttpRouter, deps: AdminDeps): void {
-  const { drain, log } = deps;
+  const { drain } = deps;
   /** Runs `handler` only for an authenticated caller. */
   const admin =
     (action: string, handler: (req: IncomingMessage, res: ServerResponse) => unknown) =>
-    async (req: IncomingMessage, res: ServerResponse) => {
-      if (!deps.adminToken) return sendError(res, Errors.ADMIN_NOT_CONFIGURED);
-      const token = bearerToken(req);
-      if (token === undefined || !secretEquals(token, deps.adminToken)) {
-        log.warn({ event: 'admin_auth_failed', action, remote: req.socket.remoteAddress });
-        return sendError(res, Errors.UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' });
-      }
-      return handler(req, res);
-    };
+    async (req: IncomingMessage, res: ServerResponse) =>
+      deps.guard(req, res, action) ? handler(req, res) : undefined;
 
   router.on(
     'GET',

@@ -11,7 +11,7 @@ describe('capacity', () => {
   });
 
   it('with the default limit, the 1001st connection gets 503 with Retry-After and is counted', async () => {
-    const g = await startGateway({ handshakeTimeoutMs: 60_000 });
+    const g = await startGateway({ handshakeTimeoutMs: 60_000, maxPendingHandshakes: 5000 });
     try {
       assert.equal(g.gateway.config.maxConnections, 1000);
       for (let batch = 0; batch < 10; batch++) {

@@ -203,6 +203,67 @@ export const SETTINGS = {
     default: 'sticky:affinity:',
     help: 'Prefix of the Redis key recording each device’s instance (the runbook purges sticky:affinity:*).',
   }),
+  deviceSecrets: setting({
+    env: 'ZERODROP_DEVICE_SECRETS',
+    flag: '',
+    kind: 'secret',
+    default: undefined,
+    help: 'Comma-separated HMAC secrets devices sign their tokens with (the first is current; all verify, for rotation). Unset: devices are not authenticated (development only). Environment only.',
+  }),
+  authSkew: setting({
+    env: 'ZERODROP_AUTH_SKEW',
+    flag: '--auth-skew',
+    kind: 'duration',
+    default: 300_000,
+    min: 1000,
+    help: 'A device token is valid while its timestamp is within this much of the gateway clock (±).',
+  }),
+  maxMessageRate: setting({
+    env: 'ZERODROP_MAX_MESSAGE_RATE',
+    flag: '--max-message-rate',
+    kind: 'int',
+    default: 200,
+    min: 1,
+    help: 'Frames per second one device may send (bursts up to twice that); beyond it the connection is closed with 4005.',
+  }),
+  maxPendingHandshakes: setting({
+    env: 'ZERODROP_MAX_PENDING_HANDSHAKES',
+    flag: '--max-pending-handshakes',
+    kind: 'int',
+    default: 500,
+    min: 1,
+    help: 'Connections upgraded (or being authenticated) that have not completed the hello; the next upgrade gets 503.',
+  }),
+  maxConnectionsPerIp: setting({
+    env: 'ZERODROP_MAX_CONNECTIONS_PER_IP',
+    flag: '--max-connections-per-ip',
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    help: 'Connections from one client address (behind a trusted proxy: from X-Forwarded-For); the next gets 429.',
+  }),
+  trustedProxies: setting({
+    env: 'ZERODROP_TRUSTED_PROXIES',
+    flag: '--trusted-proxies',
+    kind: 'string',
+    default: '127.0.0.1,::1,::ffff:127.0.0.1',
+    help: 'Peers whose X-Forwarded-For names the real client address (comma-separated).',
+  }),
+  allowedOrigins: setting({
+    env: 'ZERODROP_ALLOWED_ORIGINS',
+    flag: '--allowed-origins',
+    kind: 'string',
+    default: '',
+    help: 'Browser Origins allowed to connect (comma-separated, or *). Requests without Origin (devices) are not affected.',
+  }),
+  adminAuthLimit: setting({
+    env: 'ZERODROP_ADMIN_AUTH_LIMIT',
+    flag: '--admin-auth-limit',
+    kind: 'int',
+    default: 10,
+    min: 1,
+    help: 'Failed admin or push authentications per client address per minute before it gets 429 for a minute.',
+  }),
   serviceToken: setting({
     env: 'ZERODROP_SERVICE_TOKEN',
     flag: '',
@@ -246,6 +307,14 @@ export interface GatewayConfig {
   demo: boolean;
   redisUrl: string | undefined;
   serviceToken: string | undefined;
+  deviceSecrets: string | undefined;
+  authSkewMs: number;
+  maxMessageRate: number;
+  maxPendingHandshakes: number;
+  maxConnectionsPerIp: number;
+  trustedProxies: string;
+  allowedOrigins: string;
+  adminAuthLimit: number;
   affinityCookie: string;
   affinityTtlMs: number;
   affinityPrefix: string;
@@ -326,6 +395,14 @@ const FIELD: Record<SettingName, keyof GatewayConfig> = {
   demo: 'demo',
   redisUrl: 'redisUrl',
   serviceToken: 'serviceToken',
+  deviceSecrets: 'deviceSecrets',
+  authSkew: 'authSkewMs',
+  maxMessageRate: 'maxMessageRate',
+  maxPendingHandshakes: 'maxPendingHandshakes',
+  maxConnectionsPerIp: 'maxConnectionsPerIp',
+  trustedProxies: 'trustedProxies',
+  allowedOrigins: 'allowedOrigins',
+  adminAuthLimit: 'adminAuthLimit',
   affinityCookie: 'affinityCookie',
   affinityTtl: 'affinityTtlMs',
   affinityPrefix: 'affinityPrefix',
@@ -404,6 +481,9 @@ function validate(c: GatewayConfig, sources: Record<string, string>): void {
   }
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(c.affinityCookie)) {
     throw invalid(`${sources.affinityCookie} must be a cookie name of letters, digits, - and _`);
+  }
+  if (c.deviceSecrets?.split(',').some((s) => s.trim().length < 16)) {
+    throw invalid('every secret in ZERODROP_DEVICE_SECRETS must be at least 16 characters');
   }
   if (!LOG_LEVELS.includes(c.logLevel))
     throw invalid(`${sources.logLevel} must be one of ${LOG_LEVELS.join(', ')}`);

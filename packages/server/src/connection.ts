@@ -28,9 +28,13 @@ export interface ConnectionHost {
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
+  /** Frames per second a device may send; bursts up to twice that. */
+  readonly maxMessageRate: number;
   /** Establish (or resume) the session for `hello`; attaches `conn` and sends the welcome. */
   handshake(conn: DeviceConnection, hello: HelloFrame): Promise<void>;
   onClosed(conn: DeviceConnection): void;
+  /** The connection left the "upgraded, no hello yet" state (hello arrived, or it closed first). */
+  onHandshakeStarted(conn: DeviceConnection): void;
 }
 
 type State = 'handshaking' | 'open' | 'closed';
@@ -53,11 +57,20 @@ export class DeviceConnection implements SessionTransport {
   #pingId = 0;
   #pingSentAt = 0;
   #helloSeen = false;
+  #pending = true;
+  #tokenConfirmed = false;
+  /** Token bucket of the frame rate limit. */
+  #tokens: number;
+  #refilledAt = performance.now();
+  /** The device id the upgrade authenticated (undefined when devices are not authenticated). */
+  readonly authenticatedDevice: string | undefined;
 
-  constructor(ws: WebSocket, host: ConnectionHost, remoteAddress: string) {
+  constructor(ws: WebSocket, host: ConnectionHost, remoteAddress: string, authenticatedDevice?: string) {
     this.#ws = ws;
     this.#host = host;
     this.remoteAddress = remoteAddress;
+    this.authenticatedDevice = authenticatedDevice;
+    this.#tokens = host.maxMessageRate * 2;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#onClose());
     // WebSocket-level pings (esp_websocket_client sends them) prove the device alive too.
@@ -152,7 +165,18 @@ export class DeviceConnection implements SessionTransport {
   #onMessage(data: Buffer, isBinary: boolean): void {
     // Frames still arriving on a connection we closed belong to no session any more.
     if (this.state === 'closed') return;
-    this.#lastSeen = performance.now();
+    const now = performance.now();
+    this.#lastSeen = now;
+    const rate = this.#host.maxMessageRate;
+    this.#tokens = Math.min(rate * 2, this.#tokens + ((now - this.#refilledAt) * rate) / 1000);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) {
+      this.#host.metrics.ws_rate_limited_total.inc();
+      this.#host.log.warn({ event: 'rate_limited', device: this.deviceId, remote: this.remoteAddress });
+      this.close(Errors.RATE_LIMITED);
+      return;
+    }
+    this.#tokens -= 1;
     const decoded = decodeFrame(isBinary ? data : data.toString('utf8'), isBinary);
     if (!decoded.ok) {
       this.protocolError(decoded.error, decoded.detail);
@@ -168,12 +192,25 @@ export class DeviceConnection implements SessionTransport {
         return;
       }
       this.#helloSeen = true;
+      this.#leavePending();
+      if (this.authenticatedDevice !== undefined && frame.device !== this.authenticatedDevice) {
+        this.protocolError(
+          Errors.DEVICE_UNAUTHORIZED,
+          'hello.device differs from the device id of the token',
+        );
+        return;
+      }
       this.deviceId = frame.device;
       this.#host.handshake(this, frame).catch((err: Error) => {
         this.#host.log.error({ event: 'handshake_failed', device: frame.device, error: err.message });
         this.close(Errors.STORE_UNAVAILABLE);
       });
       return;
+    }
+    // Any frame after the welcome shows the device got it (and its new resume token).
+    if (this.state === 'open' && !this.#tokenConfirmed) {
+      this.#tokenConfirmed = true;
+      this.session?.confirmToken();
     }
     if (frame.t === 'ping') {
       this.send({ t: 'pong', id: frame.id });
@@ -223,8 +260,15 @@ export class DeviceConnection implements SessionTransport {
     this.#host.log.warn({ event: 'socket_error', code: err.code, device: this.deviceId, error: err.message });
   }
 
+  #leavePending(): void {
+    if (!this.#pending) return;
+    this.#pending = false;
+    this.#host.onHandshakeStarted(this);
+  }
+
   #detach(): void {
     if (this.state === 'closed') return;
+    this.#leavePending();
     this.state = 'closed';
     this.session?.detach(this);
     this.#host.onClosed(this);

@@ -18,7 +18,10 @@ import {
 } from '@zerodrop/protocol';
 import { WebSocketServer } from 'ws';
 import { registerAdminRoutes } from './admin-api.js';
+import { Admission, parseList } from './admission.js';
 import type { DeadLetter, GatewayApp } from './app.js';
+import { type Authenticator, createHmacAuthenticator } from './auth.js';
+import { createBearerGuard } from './bearer-guard.js';
 import type { GatewayConfig } from './config.js';
 import { DeviceConnection } from './connection.js';
 import { DrainController } from './drain.js';
@@ -44,6 +47,8 @@ export interface GatewayOptions {
   store?: ResumeStore;
   app?: GatewayApp;
   logger?: Logger;
+  /** Replaces the HMAC device tokens (ZERODROP_DEVICE_SECRETS) with another scheme, e.g. JWT. */
+  authenticate?: Authenticator;
 }
 
 export interface ListenInfo {
@@ -67,7 +72,6 @@ export function createGateway(options: GatewayOptions) {
   const app = options.app ?? {};
   const registry = new SessionRegistry();
   const connections = new Set<DeviceConnection>();
-  let upgrading = 0;
   const metrics: GatewayMetrics = createGatewayMetrics({
     connections: () => connections.size,
     sessions: () => registry.size,
@@ -105,6 +109,7 @@ export function createGateway(options: GatewayOptions) {
     heartbeatMs: config.heartbeatMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
+    maxMessageRate: config.maxMessageRate,
     handshake: (conn: DeviceConnection, hello: Parameters<typeof handshake>[2]) =>
       handshake(
         {
@@ -130,7 +135,10 @@ export function createGateway(options: GatewayOptions) {
         hello,
       ),
     onClosed: (conn: DeviceConnection) => {
-      connections.delete(conn);
+      if (connections.delete(conn)) admission.release(conn.remoteAddress);
+    },
+    onHandshakeStarted: () => {
+      pendingHandshakes--;
     },
   };
 
@@ -198,10 +206,16 @@ export function createGateway(options: GatewayOptions) {
     sendJson(res, ready ? 200 : 503, { ready, state: drain.state, instance: config.instanceId });
   });
   registerAdminRoutes(router, {
-    adminToken: config.adminToken,
+    guard: createBearerGuard({
+      api: 'admin',
+      token: config.adminToken,
+      notConfigured: Errors.ADMIN_NOT_CONFIGURED,
+      limit: config.adminAuthLimit,
+      metrics,
+      log,
+    }),
     drain,
     defaultMaxAgeSeconds: Math.round(config.drainGraceMs / 1000),
-    log,
   });
   router.on('GET', '/api/v1/esp32/metrics', (_req, res) =>
     sendJson(res, 200, {
@@ -212,7 +226,14 @@ export function createGateway(options: GatewayOptions) {
     }),
   );
   registerPushRoutes(router, {
-    serviceToken: config.serviceToken,
+    guard: createBearerGuard({
+      api: 'push',
+      token: config.serviceToken,
+      notConfigured: Errors.PUSH_NOT_CONFIGURED,
+      limit: config.adminAuthLimit,
+      metrics,
+      log,
+    }),
     maxBodyBytes: config.maxFrameBytes,
     send: (deviceId, value) => send(deviceId, value),
   });
@@ -231,17 +252,22 @@ export function createGateway(options: GatewayOptions) {
   );
 
   const server: Server = createServer((req, res) => void router.handle(req, res));
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => admit(req, socket, head));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void admit(req, socket, head));
   server.on('clientError', (_err, socket) => socket.destroy());
+  // A client that never finishes its HTTP request (slowloris) holds nothing past the handshake timeout.
+  server.headersTimeout = Math.min(60_000, config.handshakeTimeoutMs);
+  server.requestTimeout = Math.max(server.headersTimeout, 30_000);
 
   function refuseUpgrade(
     socket: Socket,
     reason: UpgradeRejectReason,
     error: ErrorSpec,
     extra: Record<string, string> = {},
+    authReason?: string,
   ) {
     metrics.ws_upgrades_rejected_total.inc(1, { reason });
-    const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+    const detail = authReason ? { reason: authReason } : {};
+    const body = JSON.stringify({ error: { code: error.code, message: error.message, ...detail } });
     const status = error.httpStatus ?? 400;
     const headers = Object.entries({
       'Content-Type': 'application/json',
@@ -254,34 +280,74 @@ export function createGateway(options: GatewayOptions) {
     socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\n${headers}\r\n${body}`);
   }
 
-  function admit(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  const admission = new Admission(
+    {
+      wsPath: config.wsPath,
+      maxConnections: config.maxConnections,
+      maxPendingHandshakes: config.maxPendingHandshakes,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      trustedProxies: parseList(config.trustedProxies),
+      allowedOrigins: parseList(config.allowedOrigins),
+    },
+    {
+      accepting: () => state === 'running' && drain.accepting,
+      draining: () => state === 'running' && !drain.accepting,
+      connections: () => connections.size,
+      pendingHandshakes: () => pendingHandshakes,
+    },
+    options.authenticate ??
+      (config.deviceSecrets
+        ? createHmacAuthenticator({ secrets: parseList(config.deviceSecrets), skewMs: config.authSkewMs })
+        : undefined),
+  );
+  let pendingHandshakes = 0;
+
+  async function admit(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== config.wsPath) {
-      refuseUpgrade(socket, 'not_found', Errors.NOT_FOUND);
-      return;
-    }
-    if (state !== 'running' || !drain.accepting) {
-      if (state === 'running') {
+    const decision = await admission.admit(req);
+    if (!decision.ok) {
+      if (decision.reason === 'draining' && state === 'running') {
         metrics.ws_upgrades_blocked_during_drain.inc();
         drain.countBlocked();
       }
-      refuseUpgrade(socket, 'draining', Errors.DRAINING, { 'Retry-After': String(RETRY_AFTER_S) });
+      if (decision.authReason) {
+        metrics.ws_auth_failures_total.inc(1, { reason: decision.authReason });
+        log.info({
+          event: 'device_auth_failed',
+          reason: decision.authReason,
+          remote: admission.clientIp(req),
+        });
+      }
+      const extra: Record<string, string> = decision.retryAfter
+        ? { 'Retry-After': String(RETRY_AFTER_S) }
+        : {};
+      refuseUpgrade(socket, decision.reason, decision.error, extra, decision.authReason);
       return;
     }
-    if (connections.size + upgrading >= config.maxConnections) {
-      refuseUpgrade(socket, 'over_capacity', Errors.OVER_CAPACITY, { 'Retry-After': String(RETRY_AFTER_S) });
+    const { ip, deviceId } = decision;
+    let settled = false;
+    const settle = (becameConnection: boolean) => {
+      if (settled) return;
+      settled = true;
+      admission.settle(ip, becameConnection);
+    };
+    // ws answers a broken upgrade itself without calling back: the slot is freed when the socket goes.
+    socket.once('close', () => settle(false));
+    if (socket.destroyed || state !== 'running') {
+      settle(false);
+      socket.destroy();
       return;
     }
-    upgrading++;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      upgrading--;
+      settle(true);
       if (state !== 'running') {
+        admission.release(ip);
         ws.close(CloseCode.SHUTTING_DOWN, 'shutting_down');
         return;
       }
       metrics.ws_connections_total.inc();
-      const conn = new DeviceConnection(ws, connectionHost, req.socket.remoteAddress ?? '');
+      pendingHandshakes++;
+      const conn = new DeviceConnection(ws, connectionHost, ip, deviceId);
       connections.add(conn);
     });
   }

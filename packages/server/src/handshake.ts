@@ -14,7 +14,7 @@ import {
 } from '@zerodrop/protocol';
 import type { GatewayApp } from './app.js';
 import type { DeviceConnection } from './connection.js';
-import { generationOfEpoch, hashToken, newEpoch, newResumeToken, newSessionId, tokenMatches } from './ids.js';
+import { generationOfEpoch, hashToken, matchToken, newEpoch, newResumeToken, newSessionId } from './ids.js';
 import type { Logger } from './logger.js';
 import { countResumeFailure, type GatewayMetrics } from './metrics.js';
 import type { SessionRegistry } from './registry.js';
@@ -65,8 +65,10 @@ export async function handshake(
     let session = resolution && 'session' in resolution ? resolution.session : undefined;
     let reason = resolution && 'reason' in resolution ? resolution.reason : undefined;
     if (session) {
-      await deps.store.rotateToken(session.id, session.epoch, hashToken(token));
-      session.tokenHash = hashToken(token);
+      // The token the device resumed with stays valid until it shows it got this welcome's token.
+      const accepted = `${hashToken(token)} ${hashToken(hello.resume!.token)}`;
+      await deps.store.rotateToken(session.id, session.epoch, accepted);
+      session.tokenHash = accepted;
       if (!session.attach(conn, hello.resume!.ack)) {
         session = undefined;
         reason = 'epoch_mismatch';
@@ -133,7 +135,7 @@ async function resolveResume(
   try {
     if (live && live.id === req.session) {
       if (live.epoch !== req.epoch) return { reason: 'epoch_mismatch' };
-      if (!tokenMatches(req.token, live.tokenHash)) return { reason: 'unauthorized' };
+      if (!matchToken(req.token, live.tokenHash)) return { reason: 'unauthorized' };
       if (!store.shared) return { session: live };
       // Our copy is authoritative only while we still own the session in the shared store; while the
       // store does not answer, it is the best copy there is.
@@ -186,7 +188,7 @@ async function resolveResume(
 function judge(rec: SessionRecord, hello: HelloFrame): ResumeFailureReason | undefined {
   const req = hello.resume!;
   if (rec.epoch !== req.epoch) return 'epoch_mismatch';
-  if (rec.deviceId !== hello.device || !tokenMatches(req.token, rec.tokenHash)) return 'unauthorized';
+  if (rec.deviceId !== hello.device || !matchToken(req.token, rec.tokenHash)) return 'unauthorized';
   // The device cannot hold less than it acknowledged, nor more than was sent.
   if (req.ack < rec.outAcked || req.ack > rec.outAcked + rec.outbound.length) return 'epoch_mismatch';
   return undefined;

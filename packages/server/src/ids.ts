@@ -37,6 +37,18 @@ export function tokenMatches(token: string, storedHash: string): boolean {
   return presented.length === stored.length && timingSafeEqual(presented, stored);
 }
 
+/**
+ * Which of a session's accepted resume tokens `token` is. `accepted` holds the hash of the current
+ * token, then (separated by a space) the hash of the previous one while the device has not yet shown
+ * it holds the current one: a welcome lost to a cut mid-handshake must not cost the session.
+ */
+export function matchToken(token: string, accepted: string): 'current' | 'previous' | undefined {
+  const [current, previous] = accepted.split(' ');
+  if (current && tokenMatches(token, current)) return 'current';
+  if (previous && tokenMatches(token, previous)) return 'previous';
+  return undefined;
+}
+
 /** Constant-time equality of two secrets of possibly different lengths. */
 export function secretEquals(presented: string, expected: string): boolean {
   const a = createHash('sha256').update(presented).digest();

@@ -5,11 +5,21 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RESUME_FAILURE_REASONS, type ResumeFailureReason } from '@zerodrop/protocol';
+import { AUTH_FAILURE_REASONS } from './auth.js';
 import { MetricsRegistry } from './metrics-registry.js';
 import { RttWindow } from './rtt-window.js';
 
 /** Why an upgrade was refused before it became a WebSocket. */
-export const UPGRADE_REJECT_REASONS = ['over_capacity', 'draining', 'not_found', 'bad_request'] as const;
+export const UPGRADE_REJECT_REASONS = [
+  'over_capacity',
+  'draining',
+  'not_found',
+  'bad_request',
+  'unauthorized',
+  'too_many_pending',
+  'too_many_from_address',
+  'origin_not_allowed',
+] as const;
 export type UpgradeRejectReason = (typeof UPGRADE_REJECT_REASONS)[number];
 
 export type Direction = 'device_to_server' | 'server_to_device';
@@ -61,6 +71,18 @@ export function createGatewayMetrics(options: { connections: () => number; sessi
       'ws_closes_total',
       'Connections closed by the gateway, by reason code.',
     ),
+    ws_auth_failures_total: registry.counter(
+      'ws_auth_failures_total',
+      'Device upgrades refused by authentication, by reason (clock_skew/expired point at clocks, bad_signature at secrets or attacks).',
+    ),
+    ws_rate_limited_total: registry.counter(
+      'ws_rate_limited_total',
+      'Devices closed for sending too many frames per second.',
+    ),
+    admin_auth_failures_total: registry.counter(
+      'admin_auth_failures_total',
+      'Failed authentications on the admin and push APIs (rate-limited per address).',
+    ),
     ws_handler_errors_total: registry.counter('ws_handler_errors_total', 'Application handler rejections.'),
     ws_buffer_full_total: registry.counter(
       'ws_buffer_full_total',
@@ -102,6 +124,7 @@ export function createGatewayMetrics(options: { connections: () => number; sessi
   };
   for (const reason of RESUME_FAILURE_REASONS) m.resume_failures.init({ reason });
   for (const reason of UPGRADE_REJECT_REASONS) m.ws_upgrades_rejected_total.init({ reason });
+  for (const reason of AUTH_FAILURE_REASONS) m.ws_auth_failures_total.init({ reason });
   m.ws_messages_total.init({ direction: 'device_to_server' });
   m.ws_messages_total.init({ direction: 'server_to_device' });
   return m;
@@ -136,6 +159,8 @@ export function wsMetricsJson(m: GatewayMetrics) {
     rtt_samples: m.rtt.size,
     ws_upgrades_blocked_during_drain: m.ws_upgrades_blocked_during_drain.total(),
     ws_upgrades_rejected: m.ws_upgrades_rejected_total.byLabel('reason'),
+    auth_failures: m.ws_auth_failures_total.byLabel('reason'),
+    rate_limited: m.ws_rate_limited_total.total(),
     messages_device_to_server: m.ws_messages_total.get({ direction: 'device_to_server' }),
     messages_server_to_device: m.ws_messages_total.get({ direction: 'server_to_device' }),
     duplicates_dropped: m.ws_duplicates_dropped_total.total(),

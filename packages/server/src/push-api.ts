@@ -6,10 +6,9 @@
  * (JSON, or text as `curl -d` sends it) is parsed as the JSON message. Authenticated with the service token, which is
  * separate from the admin token; with no token configured the API refuses every call.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Errors, isValidDeviceId } from '@zerodrop/protocol';
 import { type HttpRouter, readBody, sendError, sendJson } from './http-api.js';
-import { secretEquals } from './ids.js';
 
 /**
  * Bodies read as JSON. `curl -d` sends form-urlencoded and many clients send text/plain: an on-call
@@ -18,26 +17,15 @@ import { secretEquals } from './ids.js';
 const JSON_TYPES = new Set(['application/json', 'text/plain', 'application/x-www-form-urlencoded']);
 
 export interface PushDeps {
-  readonly serviceToken: string | undefined;
+  /** Checks the service bearer token (see bearer-guard.ts); answers refusals itself. */
+  readonly guard: (req: IncomingMessage, res: ServerResponse, action: string) => boolean;
   readonly maxBodyBytes: number;
   send(deviceId: string, value: unknown): Promise<number>;
 }
 
-/** The bearer token of a request, if any. */
-export function bearerToken(req: IncomingMessage): string | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m?.[1];
-}
-
 export function registerPushRoutes(router: HttpRouter, deps: PushDeps): void {
   router.on('POST', '/api/v1/devices/:deviceId/messages', async (req, res, params) => {
-    if (!deps.serviceToken) return sendError(res, Errors.PUSH_NOT_CONFIGURED);
-    const token = bearerToken(req);
-    if (token === undefined || !secretEquals(token, deps.serviceToken)) {
-      return sendError(res, Errors.UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' });
-    }
+    if (!deps.guard(req, res, 'push')) return;
     const deviceId = params.deviceId!;
     if (!isValidDeviceId(deviceId)) return sendError(res, Errors.INVALID_BODY, 'device id is not valid');
     const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();

@@ -71,7 +71,9 @@ describe('session resume', () => {
     assert.equal(frames[5]?.t, 'bin');
     assert.deepEqual(Array.from(frames[5]!.data as Uint8Array), [7, 7, 7]);
 
-    // The old token no longer works.
+    // Once the device used the connection (here: an ack), its old token no longer works.
+    second.send({ t: 'ack', ack: 7 });
+    await sleep(50);
     const third = await RawDevice.connect(g.info.wsUrl);
     const w3 = await third.hello('bear-offline', {
       session: w.session,
@@ -208,6 +210,51 @@ describe('session resume', () => {
       ],
     );
     rebooted.close();
+  });
+
+  it('a welcome lost to a cut does not cost the session: the token the device still holds is accepted once', async () => {
+    const g = await startGateway();
+    open.push(g);
+    const first = await RawDevice.connect(g.info.wsUrl);
+    const w1 = await first.hello('bear-lost-welcome');
+    await g.gateway.send('bear-lost-welcome', { n: 1 });
+    await waitFor(() => first.dataFrames().length === 1, 'a message');
+    first.cut();
+    await first.closed;
+    // This welcome is "lost": the device cuts before it reads it, so it only knows w1's token.
+    const second = await RawDevice.connect(g.info.wsUrl);
+    const lost = await second.hello('bear-lost-welcome', {
+      session: w1.session,
+      epoch: w1.epoch,
+      token: w1.token,
+      ack: 0,
+    });
+    assert.equal(lost.outcome, 'resumed');
+    second.cut();
+    await second.closed;
+    const third = await RawDevice.connect(g.info.wsUrl);
+    const w3 = await third.hello('bear-lost-welcome', {
+      session: w1.session,
+      epoch: w1.epoch,
+      token: w1.token,
+      ack: 0,
+    });
+    assert.equal(w3.outcome, 'resumed', 'the token the device holds still works');
+    await waitFor(() => third.dataFrames().length === 1, 'the replay');
+    third.send({ t: 'ack', ack: 1 });
+    await sleep(50);
+    third.cut();
+    await third.closed;
+    const fourth = await RawDevice.connect(g.info.wsUrl);
+    const w4 = await fourth.hello('bear-lost-welcome', {
+      session: w1.session,
+      epoch: w1.epoch,
+      token: w1.token,
+      ack: 1,
+    });
+    assert.equal(w4.outcome, 'fresh', 'after the device used its new token, the old one is refused');
+    assert.equal(w4.reason, 'unauthorized');
+    fourth.close();
   });
 
   it('when a device connects twice, the newer connection wins and the older is closed with 4500', async () => {

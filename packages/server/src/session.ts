@@ -128,6 +128,21 @@ export class Session {
     return true;
   }
 
+  /** The device used this connection after its welcome: it holds the new token; the old one expires. */
+  confirmToken(): void {
+    const space = this.tokenHash.indexOf(' ');
+    if (space < 0 || this.#ended) return;
+    this.tokenHash = this.tokenHash.slice(0, space);
+    this.#ctx.store.rotateToken(this.id, this.epoch, this.tokenHash).catch((err: Error) => {
+      this.#ctx.log.warn({
+        event: 'store_write_failed',
+        op: 'confirmToken',
+        session: this.id,
+        error: err.message,
+      });
+    });
+  }
+
   /** The whole state, as a store record (for a write-back after the store lost its data). */
   snapshot(owner: string): SessionRecord {
     return {

@@ -41,6 +41,10 @@ export interface NewSession {
   readonly sessionId: string;
   readonly deviceId: string;
   readonly epoch: string;
+  /**
+   * SHA-256 hash of the current resume token, then — separated by a space, until the device shows it
+   * received the current one — the hash of the token it resumed with (see ids.ts `matchToken`).
+   */
   readonly tokenHash: string;
   /** Messages carried over from the device's previous session, already renumbered from 1. */
   readonly outbound: readonly StoredMessage[];

@@ -84,8 +84,8 @@ export class RawDevice {
     });
   }
 
-  static async connect(url: string): Promise<RawDevice> {
-    const ws = new WebSocket(url);
+  static async connect(url: string, options: WebSocket.ClientOptions = {}): Promise<RawDevice> {
+    const ws = new WebSocket(url, options);
     const dev = new RawDevice(ws);
     await once(ws, 'open');
     return dev;
