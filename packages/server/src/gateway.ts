@@ -31,6 +31,7 @@ import { createLogger, type Logger } from './logger.js';
 import {
   createGatewayMetrics,
   type GatewayMetrics,
+  setDrainState,
   type UpgradeRejectReason,
   wsMetricsJson,
 } from './metrics.js';
@@ -75,6 +76,8 @@ export function createGateway(options: GatewayOptions) {
   const metrics: GatewayMetrics = createGatewayMetrics({
     connections: () => connections.size,
     sessions: () => registry.size,
+    storeUp: () => (store.metrics().status === 'ready' ? 1 : 0),
+    storePendingWrites: () => store.metrics().pending_writes,
   });
   const startedAt = Date.now();
   let state: 'created' | 'running' | 'closing' | 'closed' = 'created';
@@ -174,8 +177,10 @@ export function createGateway(options: GatewayOptions) {
       batches: 10,
       spreadShare: 0.5,
       maxSpreadMs: config.drainSpreadMs,
-      onChange: (event, status) =>
-        log.info({ event, reason: status.reason, state: status.state, remaining: status.sessions_remaining }),
+      onChange: (event, status) => {
+        setDrainState(metrics, status.state);
+        log.info({ event, reason: status.reason, state: status.state, remaining: status.sessions_remaining });
+      },
     },
   );
 

@@ -24,7 +24,12 @@ export type UpgradeRejectReason = (typeof UPGRADE_REJECT_REASONS)[number];
 
 export type Direction = 'device_to_server' | 'server_to_device';
 
-export function createGatewayMetrics(options: { connections: () => number; sessions: () => number }) {
+export function createGatewayMetrics(options: {
+  connections: () => number;
+  sessions: () => number;
+  storeUp: () => number;
+  storePendingWrites: () => number;
+}) {
   const registry = new MetricsRegistry();
   const rtt = new RttWindow();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -120,17 +125,37 @@ export function createGatewayMetrics(options: { connections: () => number; sessi
       'Resident memory of the gateway process.',
       () => process.memoryUsage.rss(),
     ),
+    zerodrop_drain_state: registry.gauge(
+      'zerodrop_drain_state',
+      'Drain state of this instance: 1 for the current state (serving, draining or drained), 0 for the others.',
+    ),
+    resume_store_up: registry.gauge(
+      'resume_store_up',
+      '1 when the resume store answers and nothing waits to be written, else 0 (degraded).',
+      options.storeUp,
+    ),
+    resume_store_pending_writes: registry.gauge(
+      'resume_store_pending_writes',
+      'Store writes waiting (in flight, or kept in order while Redis is away).',
+      options.storePendingWrites,
+    ),
     stopLoopMonitor: () => loopDelay.disable(),
   };
   for (const reason of RESUME_FAILURE_REASONS) m.resume_failures.init({ reason });
   for (const reason of UPGRADE_REJECT_REASONS) m.ws_upgrades_rejected_total.init({ reason });
   for (const reason of AUTH_FAILURE_REASONS) m.ws_auth_failures_total.init({ reason });
+  setDrainState(m, 'serving');
   m.ws_messages_total.init({ direction: 'device_to_server' });
   m.ws_messages_total.init({ direction: 'server_to_device' });
   return m;
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+export function setDrainState(m: Pick<GatewayMetrics, 'zerodrop_drain_state'>, current: string): void {
+  for (const state of ['serving', 'draining', 'drained'])
+    m.zerodrop_drain_state.set(state === current ? 1 : 0, { state });
+}
 
 export function countResumeFailure(m: GatewayMetrics, reason: ResumeFailureReason): void {
   m.resume_failures.inc(1, { reason });

@@ -112,6 +112,9 @@ export class NginxProcess {
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
   #stderr = '';
+  readonly #onExit = () => {
+    if (this.running) this.#child.kill('SIGTERM');
+  };
 
   private constructor(binary: string, runtime: NginxRuntime, confPath: string, child: ChildProcess) {
     this.#binary = binary;
@@ -123,6 +126,9 @@ export class NginxProcess {
       this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-8192);
     });
     child.on('error', () => {});
+    // With `daemon off;` nginx is our child but does not die with us: a test run that ends without
+    // stop() (a crash, a timeout) still ends the nginx it started.
+    process.once('exit', this.#onExit);
   }
 
   /** Render the configuration for a fresh prefix and port, start nginx on it, wait until it listens. */
@@ -227,6 +233,7 @@ export class NginxProcess {
    * STOP_TIMEOUT_MS, SIGKILL to the master and to the workers it had. Removes the prefix directory.
    */
   async stop(): Promise<void> {
+    process.off('exit', this.#onExit);
     if (this.running) {
       const workers = this.workers();
       this.#child.kill('SIGTERM');
