@@ -39,7 +39,7 @@ const result = spawnSync(
     'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
-    '--test-timeout=120000',
+    '--test-timeout=300000',
     '--test-reporter=spec',
     ...flags,
     ...files,
