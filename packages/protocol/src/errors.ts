@@ -144,6 +144,11 @@ export const Errors = {
     message: 'a drain is already running or finished on this instance',
     httpStatus: 409,
   }),
+  DRAIN_NOT_STARTED: spec({
+    code: 'drain_not_started',
+    message: 'no drain is running on this instance: start one first (complete closes every device)',
+    httpStatus: 409,
+  }),
   DRAIN_CLOSE: spec({
     code: 'drain',
     message: 'the instance is draining; reconnect and resume on another instance',

@@ -155,6 +155,14 @@ describe('admin API and drain (embedded store)', () => {
     assert.ok(!log.lines.some((l) => l.includes(ADMIN_TOKEN)), 'no token in any log line');
   });
 
+  it('refuses to complete a drain nobody started (409), since that would close every device', async () => {
+    await admin(g.info.url, 'POST', '/admin/drain/cancel');
+    const r = await admin(g.info.url, 'POST', '/admin/drain/complete');
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error?.code, 'drain_not_started');
+    assert.equal(g.gateway.drain.state, 'serving');
+  });
+
   it('cancel returns the instance to serving', async () => {
     const r = await admin(g.info.url, 'POST', '/admin/drain/cancel');
     assert.equal(r.status, 200);

@@ -87,6 +87,8 @@ export function registerAdminRoutes(router: HttpRouter, deps: AdminDeps): void {
     '/admin/drain/complete',
     admin('complete', async (req, res) => {
       await readBody(req, 4096);
+      // Completing closes every device: only as the end of a drain someone started on purpose.
+      if (drain.state === 'serving') return sendError(res, Errors.DRAIN_NOT_STARTED);
       sendJson(res, 200, await drain.complete());
     }),
   );
