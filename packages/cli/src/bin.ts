@@ -32,6 +32,10 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Check zero drops, resume success rate and RTT p95 against the runbook targets.',
     load: async () => (await import('./commands/verify.js')).verifyCommand,
   },
+  token: {
+    summary: 'Mint a device token with the fleet secret, for testing devices and curl.',
+    load: async () => (await import('./commands/token.js')).tokenCommand,
+  },
 };
 
 const USAGE = `Usage: zerodrop <command> [options]

@@ -3,6 +3,14 @@
  * interface.
  */
 export type { DeadLetter, DeviceMessage, GatewayApp, SessionEvent } from './app.js';
+export {
+  AUTH_FAILURE_REASONS,
+  type Authenticator,
+  type AuthResult,
+  createHmacAuthenticator,
+  signDeviceToken,
+  verifyDeviceToken,
+} from './auth.js';
 export { describeSettings, type GatewayConfig, loadConfig, parseDuration, SETTINGS } from './config.js';
 export { createTeddyApp } from './demo-app.js';
 export { createGateway, type Gateway, type GatewayOptions, type ListenInfo } from './gateway.js';
