@@ -35,8 +35,7 @@ import type {
 const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
 interface Scripts {
-  zdCreate(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<number>;
-  zdRestore(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<number>;
+  zdWriteSession(hash: string, list: string, ...args: (string | Buffer | number)[]): Promise<number>;
   zdGetBuffer(
     hash: string,
     list: string,
@@ -155,8 +154,7 @@ export class RedisResumeStore implements ResumeStore {
     this.#redis.on('close', () => {
       this.#available = false;
     });
-    this.#redis.defineCommand('zdCreate', { numberOfKeys: 2, lua: script('create') });
-    this.#redis.defineCommand('zdRestore', { numberOfKeys: 2, lua: script('restore') });
+    this.#redis.defineCommand('zdWriteSession', { numberOfKeys: 2, lua: script('write-session') });
     this.#redis.defineCommand('zdGet', { numberOfKeys: 2, lua: script('get') });
     this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: script('append') });
     this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: script('update') });
@@ -385,9 +383,10 @@ export class RedisResumeStore implements ResumeStore {
       updatedAt: now,
     };
     await this.#timed(async () => {
-      await this.#redis.zdCreate(
+      await this.#redis.zdWriteSession(
         this.#key(s.sessionId, 's'),
         this.#key(s.sessionId, 'o'),
+        'create',
         ...this.#recordArgs(record, now),
       );
       await this.#indexSession(record, now);
@@ -398,7 +397,12 @@ export class RedisResumeStore implements ResumeStore {
     const now = this.#now();
     return this.#timed(async () => {
       const keys = [this.#key(record.sessionId, 's'), this.#key(record.sessionId, 'o')] as const;
-      const written = await this.#redis.zdRestore(keys[0], keys[1], ...this.#recordArgs(record, now));
+      const written = await this.#redis.zdWriteSession(
+        keys[0],
+        keys[1],
+        'restore',
+        ...this.#recordArgs(record, now),
+      );
       if (written !== 1) return false;
       await this.#indexSession(record, now);
       return true;
