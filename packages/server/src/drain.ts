@@ -177,9 +177,9 @@ export class DrainController {
     }
     this.#timers.push(setTimeout(() => void this.complete(), windowMs));
     this.#timers.push(
+      // Everyone left (or nobody was here): the drain is done, no need to wait out the window.
       setInterval(() => {
-        if (this.#state === 'draining' && this.#target.connectionCount() === 0 && this.#hints > 0)
-          void this.complete();
+        if (this.#state === 'draining' && this.#target.connectionCount() === 0) void this.complete();
       }, 100),
     );
   }

@@ -39,7 +39,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   if (config.demo) app = createTeddyApp(gateway.send);
   const info = await gateway.listen();
-  console.error(
+  console.log(
     `zerodrop gateway listening: devices connect to ${info.wsUrl} (health ${info.url}/health, metrics ${info.url}/api/v1/esp32/metrics)`,
   );
 
