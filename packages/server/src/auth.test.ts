@@ -197,6 +197,16 @@ describe('who may connect', () => {
     assert.equal((await tryUpgrade(token('bear-late'), { localAddress: '127.0.0.5' })).status, 101);
   });
 
+  it('lets one token hold at most one connection waiting for its hello (the newest)', async () => {
+    const url = `${g.info.wsUrl}?token=${signDeviceToken(SECRET, 'bear-hog', now())}`;
+    const first = await RawDevice.connect(url, { localAddress: '127.0.0.6' });
+    const second = await RawDevice.connect(url, { localAddress: '127.0.0.6' });
+    assert.equal(await first.closed, 4500, 'the older waiting connection is closed');
+    const w = await second.hello('bear-hog');
+    assert.equal(w.outcome, 'fresh');
+    second.close();
+  });
+
   it('rate-limits failed admin authentication per address', async () => {
     const call = (token: string) =>
       fetch(`${g.info.url}/admin/drain/status`, { headers: { authorization: `Bearer ${token}` } });

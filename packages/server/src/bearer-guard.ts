@@ -30,6 +30,8 @@ export interface BearerGuardOptions {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly now?: () => number;
+  /** The client's address (behind a trusted proxy, from X-Forwarded-For); default: the TCP peer. */
+  readonly clientAddress?: (req: IncomingMessage) => string;
 }
 
 export function createBearerGuard(options: BearerGuardOptions) {
@@ -41,7 +43,8 @@ export function createBearerGuard(options: BearerGuardOptions) {
       sendError(res, options.notConfigured);
       return false;
     }
-    const address = req.socket.remoteAddress ?? '';
+    // Behind nginx the TCP peer is nginx: count failures per real client, or one guesser locks out everyone.
+    const address = options.clientAddress?.(req) ?? req.socket.remoteAddress ?? '';
     const t = now();
     const seen = failures.get(address);
     if (seen && t - seen.since > WINDOW_MS) failures.delete(address);

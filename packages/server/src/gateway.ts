@@ -140,8 +140,11 @@ export function createGateway(options: GatewayOptions) {
     onClosed: (conn: DeviceConnection) => {
       if (connections.delete(conn)) admission.release(conn.remoteAddress);
     },
-    onHandshakeStarted: () => {
+    onHandshakeStarted: (conn: DeviceConnection) => {
       pendingHandshakes--;
+      if (conn.authenticatedDevice !== undefined && pendingByDevice.get(conn.authenticatedDevice) === conn) {
+        pendingByDevice.delete(conn.authenticatedDevice);
+      }
     },
   };
 
@@ -218,6 +221,7 @@ export function createGateway(options: GatewayOptions) {
       limit: config.adminAuthLimit,
       metrics,
       log,
+      clientAddress: (req) => admission.clientIp(req),
     }),
     drain,
     defaultMaxAgeSeconds: Math.round(config.drainGraceMs / 1000),
@@ -238,6 +242,7 @@ export function createGateway(options: GatewayOptions) {
       limit: config.adminAuthLimit,
       metrics,
       log,
+      clientAddress: (req) => admission.clientIp(req),
     }),
     maxBodyBytes: config.maxFrameBytes,
     send: (deviceId, value) => send(deviceId, value),
@@ -256,10 +261,15 @@ export function createGateway(options: GatewayOptions) {
     }),
   );
 
-  const server: Server = createServer((req, res) => void router.handle(req, res));
+  // Node checks request timeouts every connectionsCheckingInterval (30 s by default): check every
+  // second, so a client that never finishes its HTTP request is cut close to the handshake timeout.
+  const server: Server = createServer(
+    { connectionsCheckingInterval: 1000 },
+    (req, res) => void router.handle(req, res),
+  );
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void admit(req, socket, head));
   server.on('clientError', (_err, socket) => socket.destroy());
-  // A client that never finishes its HTTP request (slowloris) holds nothing past the handshake timeout.
+  // A client that never finishes its HTTP request (slowloris) is cut once the handshake timeout passed.
   server.headersTimeout = Math.min(60_000, config.handshakeTimeoutMs);
   server.requestTimeout = Math.max(server.headersTimeout, 30_000);
 
@@ -306,6 +316,7 @@ export function createGateway(options: GatewayOptions) {
         : undefined),
   );
   let pendingHandshakes = 0;
+  const pendingByDevice = new Map<string, DeviceConnection>();
 
   async function admit(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
@@ -354,6 +365,12 @@ export function createGateway(options: GatewayOptions) {
       pendingHandshakes++;
       const conn = new DeviceConnection(ws, connectionHost, ip, deviceId);
       connections.add(conn);
+      if (deviceId !== undefined) {
+        // One token cannot hold many handshake slots: a device has at most one connection waiting
+        // for its hello, the newest (a real device never has two).
+        pendingByDevice.get(deviceId)?.close(Errors.SESSION_REPLACED);
+        pendingByDevice.set(deviceId, conn);
+      }
     });
   }
 
@@ -599,7 +616,14 @@ export function createGateway(options: GatewayOptions) {
 
 function statusText(status: number): string {
   return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ??
-    'Error'
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      426: 'Upgrade Required',
+      429: 'Too Many Requests',
+      503: 'Service Unavailable',
+    }[status] ?? 'Error'
   );
 }
