@@ -1,0 +1,48 @@
+/**
+ * The gateway under test, as a child process of `run.ts`: `createGateway` with an echo application, so
+ * every device message goes through the handler, its reply is accepted into the resume store and
+ * written back to the device. The embedded memory store, or Redis when `REDIS_URL` is set (a private
+ * `redis-server` that run.ts started). Answers `ready` and `usage` over IPC; SIGTERM closes the gateway
+ * (which lets a `--cpu-prof` profile be written).
+ */
+import { createGateway, type Gateway, loadConfig } from '@zerodrop/server';
+import type { ReadyMessage } from './ipc.js';
+import { fail, serveUsageRequests, toParent } from './parent-channel.js';
+
+const redisUrl = process.env.REDIS_URL;
+const config = loadConfig({
+  overrides: {
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    maxConnections: 20000,
+    // Abuse limits, lifted: every load connection comes from 127.0.0.1, and the closed loop sends a
+    // few hundred frames per second per device at 100 connections, far beyond what a device sends.
+    // Left at their defaults (200 frames/s per device, 1000 connections per address) they would cut
+    // connections mid-run and the figures would measure reconnects instead of the data path.
+    maxConnectionsPerIp: 20000,
+    maxMessageRate: 1_000_000,
+    ...(redisUrl ? { redisUrl } : {}),
+  },
+});
+const gateway: Gateway = createGateway({
+  config,
+  app: {
+    // The handler resolves once the echo is in the store: the device's ack then covers both.
+    onMessage: async (m) => {
+      await gateway.send(m.deviceId, m.data);
+    },
+  },
+});
+
+gateway
+  .listen()
+  .then((info) => {
+    serveUsageRequests(() => gateway.store.metrics().command_latency_ms);
+    return toParent({ type: 'ready', url: info.wsUrl } satisfies ReadyMessage);
+  })
+  .catch(fail);
+
+process.once('SIGTERM', () => {
+  void gateway.close().then(() => process.exit(0), fail);
+});
