@@ -7,10 +7,20 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+/**
+ * Series keys by labels object. Hot paths pass the same constant objects every time (label values
+ * come from fixed sets), so after the first call an increment costs a WeakMap lookup and an addition.
+ */
+const keyCache = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return '';
+  const cached = keyCache.get(labels);
+  if (cached !== undefined) return cached;
   const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(',');
+  const key = keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(',');
+  if (Object.isFrozen(labels)) keyCache.set(labels, key);
+  return key;
 }
 
 function escapeLabel(v: string): string {

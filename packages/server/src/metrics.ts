@@ -24,6 +24,10 @@ export type UpgradeRejectReason = (typeof UPGRADE_REJECT_REASONS)[number];
 
 export type Direction = 'device_to_server' | 'server_to_device';
 
+/** Frozen label sets of the per-message counters (their series keys are computed once). */
+export const DEVICE_TO_SERVER = Object.freeze({ direction: 'device_to_server' });
+export const SERVER_TO_DEVICE = Object.freeze({ direction: 'server_to_device' });
+
 export function createGatewayMetrics(options: {
   connections: () => number;
   sessions: () => number;

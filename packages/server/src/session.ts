@@ -20,7 +20,7 @@ import {
 } from '@zerodrop/protocol';
 import type { DeadLetter, GatewayApp } from './app.js';
 import type { Logger } from './logger.js';
-import type { GatewayMetrics } from './metrics.js';
+import { DEVICE_TO_SERVER, type GatewayMetrics, SERVER_TO_DEVICE } from './metrics.js';
 import type { AppendOutcome, ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
 
 /** What a session needs from the connection it is attached to. */
@@ -220,7 +220,7 @@ export class Session {
     const entries = this.sender.takeWritable();
     if (entries.length === 0) return;
     for (const e of entries) t.writeData(e.payload, e.seq, this.receiver.takeAck());
-    this.#ctx.metrics.ws_messages_total.inc(entries.length, { direction: 'server_to_device' });
+    this.#ctx.metrics.ws_messages_total.inc(entries.length, SERVER_TO_DEVICE);
   }
 
   /** A data frame from the device. */
@@ -348,7 +348,7 @@ export class Session {
         data: m.data,
         binary: m.binary,
       });
-      metrics.ws_messages_total.inc(1, { direction: 'device_to_server' });
+      metrics.ws_messages_total.inc(1, DEVICE_TO_SERVER);
     } catch (err) {
       metrics.ws_handler_errors_total.inc();
       metrics.dropped_messages.inc();
