@@ -5,6 +5,10 @@
  * workers. `PRODUCTION_NGINX` is the compose topology; deploy/nginx/nginx.conf is its rendering
  * (`node --import tsx deploy/nginx/render.ts > deploy/nginx/nginx.conf`), and a test keeps it so.
  *
+ * `tls` adds a TLS listener to the same server (devices connect with `wss://`; nginx speaks plain
+ * HTTP/1.1 with the upgrade to the gateways, as on the plain port); without it nothing in the
+ * rendering changes.
+ *
  * Every option is checked before it reaches the file: a value that would change the configuration's
  * structure (a `;`, a space, a brace) is refused with a message naming the option, never rendered.
  */
@@ -24,6 +28,16 @@ export interface NginxPaths {
   readonly accessLog: string;
   /** Directory of the client_temp, proxy_temp, … directories. */
   readonly tempDir: string;
+}
+
+/** TLS ends at nginx: devices connect with `wss://`, the gateways behind still get plain HTTP/1.1. */
+export interface NginxTls {
+  /** PEM file with the server certificate, then its intermediates (nginx's `ssl_certificate`). */
+  readonly certificate: string;
+  /** PEM file with the certificate's private key (`ssl_certificate_key`); readable by nginx's master only. */
+  readonly key: string;
+  /** What the TLS `listen` takes: `443`, `127.0.0.1:8443`. Must differ from the plain `listen`. */
+  readonly listen: string;
 }
 
 export interface NginxConfigOptions {
@@ -49,6 +63,8 @@ export interface NginxConfigOptions {
   readonly daemon?: boolean;
   /** How long a refusing or unreachable instance is skipped. Default `5s`. */
   readonly failTimeout?: string;
+  /** A TLS listener beside `listen`, serving the same routes. Default none. */
+  readonly tls?: NginxTls;
 }
 
 /** The production compose topology: nginx on port 80 in front of `app` and `app_replica`. */
@@ -122,6 +138,12 @@ function validate(o: NginxConfigOptions): void {
   check('affinityCookie', o.affinityCookie, COOKIE);
   check('wsPath', o.wsPath ?? '/ws', WS_PATH);
   if (o.user !== undefined) check('user', o.user, USER);
+  if (o.tls !== undefined) {
+    check('tls.listen', o.tls.listen, LISTEN);
+    if (o.tls.listen === o.listen) invalid(`tls.listen must differ from listen (${o.listen})`);
+    check('tls.certificate', o.tls.certificate, ABSOLUTE_PATH);
+    check('tls.key', o.tls.key, ABSOLUTE_PATH);
+  }
   const workers = o.workerProcesses ?? 'auto';
   if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 1 && workers <= 256))
     invalid(`workerProcesses must be auto or 1 to 256, got ${workers}`);
@@ -137,6 +159,22 @@ function processDirectives(o: NginxConfigOptions): string[] {
   return lines.length > 0
     ? lines
     : ["# user, daemon: the image's (its command runs nginx -g 'daemon off;')."];
+}
+
+/** The TLS listener and its settings, inside the server block; nothing without `tls`. */
+function tlsDirectives(o: NginxConfigOptions): string[] {
+  if (o.tls === undefined) return [];
+  return [
+    '        # TLS ends here: devices connect with wss://, the gateways get the same HTTP/1.1 upgrade as',
+    '        # on the plain port (with X-Forwarded-Proto: https).',
+    `        listen ${o.tls.listen} ssl;`,
+    `        ssl_certificate ${o.tls.certificate};`,
+    `        ssl_certificate_key ${o.tls.key};`,
+    '        ssl_protocols TLSv1.2 TLSv1.3;',
+    '        # Devices reconnect often; a resumed TLS session spares them a full handshake.',
+    '        ssl_session_cache shared:zerodrop_tls:10m;',
+    '        ssl_session_timeout 1h;',
+  ];
 }
 
 function upstreams(o: NginxConfigOptions): { sticky: string[]; pinned: string[]; pool: string[] } {
@@ -214,6 +252,7 @@ export function renderNginxConfig(options: NginxConfigOptions): string {
     },
     {
       process_directives: processDirectives(options),
+      tls_directives: tlsDirectives(options),
       affinity_routes: routes('sticky'),
       pinned_routes: routes('only'),
       pool_servers: pool,
