@@ -36,6 +36,14 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Mint a device token with the fleet secret, for testing devices and curl.',
     load: async () => (await import('./commands/token.js')).tokenCommand,
   },
+  lab: {
+    summary: 'Start, inspect or stop a local cluster: Redis, app and app_replica, nginx.',
+    load: async () => (await import('./commands/lab.js')).labCommand,
+  },
+  drill: {
+    summary: 'Run a runbook scenario on a local cluster under traffic and prove zero drops.',
+    load: async () => (await import('./commands/drill.js')).drillCommand,
+  },
 };
 
 const USAGE = `Usage: zerodrop <command> [options]

@@ -52,6 +52,10 @@ describe('zerodrop drain', () => {
   });
 
   it('--json prints the status as the gateway sent it; a second start is refused with the gateway’s code', async () => {
+    // A device that ignores the hint keeps the drain running (an empty instance is drained at once).
+    const anchor = await RawDevice.connect(g.info.wsUrl);
+    await anchor.hello('bear-cli-anchor-1');
+    after(() => anchor.cut());
     const started = await drain('start', '--reason', 'scale_down', '--max-age', '120', '--json');
     assert.equal(started.code, 0, started.stderr);
     const body = JSON.parse(started.stdout);
@@ -90,6 +94,9 @@ describe('zerodrop drain', () => {
     assert.equal(idle.code, 1);
     assert.match(idle.stderr, /no drain in progress on http:\/\/127\.0\.0\.1:\d+ \(state serving\)/);
 
+    const anchor = await RawDevice.connect(g.info.wsUrl);
+    await anchor.hello('bear-cli-anchor-2');
+    after(() => anchor.cut());
     g.gateway.drain.start('to-cancel', 60);
     const env = { ZERODROP_ADMIN_TOKEN: TOKEN };
     const cancelled = startCli(['drain', 'status', '--watch', '--json', '--url', url], { env });

@@ -5,11 +5,14 @@
 import { once } from 'node:events';
 import { decodeFrame, type Frame, type HelloFrame, type WelcomeFrame } from '@zerodrop/protocol';
 import WebSocket from 'ws';
+import { waitFor } from '../../../cli/src/lab/wait.js';
 import type { GatewayApp } from '../app.js';
 import { type GatewayConfig, loadConfig } from '../config.js';
 import { createGateway, type Gateway, type ListenInfo } from '../gateway.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { ResumeStore } from '../store/resume-store.js';
+
+export { waitFor } from '../../../cli/src/lab/wait.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -42,21 +45,6 @@ export async function getJson<T = Record<string, unknown>>(
 ): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
-}
-
-/** Poll `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A device that speaks the protocol by hand: every frame it receives is kept in `frames`. */

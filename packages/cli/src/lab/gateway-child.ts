@@ -1,10 +1,10 @@
 /**
- * A gateway in a child process, for tests that kill instances. Configured from its environment (as
- * `zerodrop serve` is); its application forwards every device message to the parent over IPC and
- * resolves only once the parent has it, so "handed to the application" is observable from the test.
- * The parent asks it to `send` over the same channel.
+ * A gateway in a child process, configured from its environment as `zerodrop serve` is, whose
+ * application forwards every device message to the parent over IPC and resolves only once the message
+ * is on its way there, so "handed to the application" is observable by whoever counts (a drill, a
+ * test). The parent asks it to `send` over the same channel. Started by GatewayProcess.
  */
-import { createGateway, loadConfig } from '../index.js';
+import { createGateway, loadConfig } from '@zerodrop/server';
 
 interface SendRequest {
   type: 'send';
