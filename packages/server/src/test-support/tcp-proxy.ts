@@ -13,36 +13,44 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+/** Connect `inbound` to a loopback port, both ways; the pair is tracked in `pairs` until either side ends. */
+function splice(inbound: Socket, port: number, pairs: Set<[Socket, Socket]>): void {
+  const outbound = createConnection({ port, host: '127.0.0.1' });
+  const pair: [Socket, Socket] = [inbound, outbound];
+  pairs.add(pair);
+  const end = () => {
+    pairs.delete(pair);
+    inbound.destroy();
+    outbound.destroy();
+  };
+  inbound.on('error', end).on('close', end);
+  outbound.on('error', end).on('close', end);
+  inbound.pipe(outbound);
+  outbound.pipe(inbound);
+}
+
+/** Destroy every tracked pair at once (a hard cut); returns how many there were. */
+function cutAll(pairs: Set<[Socket, Socket]>): number {
+  const n = pairs.size;
+  for (const [a, b] of pairs) {
+    a.destroy();
+    b.destroy();
+  }
+  pairs.clear();
+  return n;
+}
+
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
   const pairs = new Set<[Socket, Socket]>();
   const server: Server = createServer((inbound) => {
-    const outbound = createConnection({ port: target, host: '127.0.0.1' });
-    const pair: [Socket, Socket] = [inbound, outbound];
-    pairs.add(pair);
-    const end = () => {
-      pairs.delete(pair);
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on('error', end).on('close', end);
-    outbound.on('error', end).on('close', end);
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
+    splice(inbound, target, pairs);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
     port,
-    cutAll() {
-      const n = pairs.size;
-      for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
-      }
-      pairs.clear();
-      return n;
-    },
+    cutAll: () => cutAll(pairs),
     retarget(p) {
       target = p;
     },
@@ -113,18 +121,7 @@ export async function startBalancer(initial: Upstream[], pollMs = 100): Promise<
     const target = pool[next++ % pool.length]!;
     routed.set(target.name, routed.get(target.name)! + 1);
     if (drainingNow.get(target.name)) afterDrain.set(target.name, afterDrain.get(target.name)! + 1);
-    const outbound = createConnection({ port: target.port, host: '127.0.0.1' });
-    const pair: [Socket, Socket] = [inbound, outbound];
-    pairs.add(pair);
-    const end = () => {
-      pairs.delete(pair);
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on('error', end).on('close', end);
-    outbound.on('error', end).on('close', end);
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
+    splice(inbound, target.port, pairs);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -132,15 +129,7 @@ export async function startBalancer(initial: Upstream[], pollMs = 100): Promise<
     port,
     routed,
     routedWhileDraining: (name) => afterDrain.get(name) ?? 0,
-    cutAll() {
-      const n = pairs.size;
-      for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
-      }
-      pairs.clear();
-      return n;
-    },
+    cutAll: () => cutAll(pairs),
     async close() {
       polling = false;
       await poller;
