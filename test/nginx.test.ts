@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { PRODUCTION_NGINX, renderNginxConfig } from '../deploy/nginx/render.js';
+import { labNginxOptions } from '../packages/cli/src/lab/nginx-config.js';
 import { GatewayProcess } from '../packages/server/src/test-support/gateway-process.js';
 import { getJson, waitFor } from '../packages/server/src/test-support/harness.js';
 import { NginxProcess, type NginxRuntime } from '../packages/server/src/test-support/nginx-process.js';
@@ -28,16 +29,13 @@ const run = promisify(execFile);
 function renderFor(gateways: GatewayProcess[]) {
   return (rt: NginxRuntime) =>
     renderNginxConfig({
-      ...PRODUCTION_NGINX,
-      listen: `127.0.0.1:${rt.port}`,
-      instances: gateways.map((g) => ({ name: g.instance, address: `127.0.0.1:${g.port}` })),
-      paths: rt.paths,
-      user: rt.user,
-      daemon: false,
-      workerProcesses: 2,
+      ...labNginxOptions(
+        PRODUCTION_NGINX,
+        rt,
+        gateways.map((g) => ({ name: g.instance, port: g.port })),
+      ),
       // Production waits 30 s; 3 s lets old workers hand their devices over within the test.
       workerShutdownTimeout: '3s',
-      statusAllow: ['127.0.0.1'],
     });
 }
 

@@ -18,6 +18,7 @@ import { mintDeviceToken } from '@zerodrop/client';
 import { encodeData } from '@zerodrop/protocol';
 import WebSocket from 'ws';
 import { type NginxConfigOptions, PRODUCTION_NGINX, renderNginxConfig } from '../deploy/nginx/render.js';
+import { labNginxOptions } from '../packages/cli/src/lab/nginx-config.js';
 import { GatewayProcess } from '../packages/server/src/test-support/gateway-process.js';
 import { getJson, RawDevice, waitFor } from '../packages/server/src/test-support/harness.js';
 import { NginxProcess } from '../packages/server/src/test-support/nginx-process.js';
@@ -93,14 +94,12 @@ describe('TLS terminated at nginx', () => {
     tlsPort = await freePort();
     nginx = await NginxProcess.start((rt) =>
       renderNginxConfig({
-        ...PRODUCTION_NGINX,
-        listen: `127.0.0.1:${rt.port}`,
-        instances: gateways.map((g) => ({ name: g.instance, address: `127.0.0.1:${g.port}` })),
-        paths: rt.paths,
-        user: rt.user,
-        daemon: false,
+        ...labNginxOptions(
+          PRODUCTION_NGINX,
+          rt,
+          gateways.map((g) => ({ name: g.instance, port: g.port })),
+        ),
         workerProcesses: 1,
-        statusAllow: ['127.0.0.1'],
         tls: { certificate: cert.certificate, key: cert.key, listen: `127.0.0.1:${tlsPort}` },
       }),
     );
