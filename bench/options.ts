@@ -4,6 +4,8 @@
  * before any process starts, with the flag named.
  */
 
+import { SUITE_NAMES, type SuiteName } from './suite.js';
+
 export type ServerKind = 'raw' | 'memory' | 'redis';
 export const SERVER_KINDS: readonly ServerKind[] = ['raw', 'memory', 'redis'];
 
@@ -23,17 +25,27 @@ export interface BenchOptions {
   readonly out: string;
   /** When set, gateway children run with `--cpu-prof` and write their profiles here. */
   readonly cpuProfDir: string | undefined;
+  /** Which suites run, in this order. */
+  readonly suites: readonly SuiteName[];
+  /** Sessions the drain suite moves from one instance to the other. */
+  readonly drainDevices: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
 
-  --quick                 a tiny run for CI: 20 connections, 0.25 s warm-up, 1 s measured
+  --quick                 a tiny run for CI: every suite at a small scale, figures not judged
+  --suites ${SUITE_NAMES.join(',')}
+                          which suites run (default: all)
+  --drain-devices 1000    sessions the drain suite moves (10–20000)
+
+throughput suite:
   --connections 100,1000  connection counts, one scenario set each (1–20000)
   --duration 5            measured seconds per scenario (0.1–60)
   --warmup 1              warm-up seconds before measuring (0–30)
   --window 4              messages in flight per connection (1–64)
   --workers 2             load worker processes (1–16)
   --servers raw,memory,redis   which servers to run (ratios need raw)
+
   --json                  print the results as JSON on stdout
   --out bench/results.json      where to write the results
   --cpu-prof DIR          profile the gateway children (node --cpu-prof) into DIR
@@ -41,8 +53,8 @@ export const USAGE = `usage: npm run bench -- [options]
 
 export class UsageError extends Error {}
 
-const FULL = { connections: [100, 1000], durationS: 5, warmupS: 1 };
-const QUICK = { connections: [20], durationS: 1, warmupS: 0.25 };
+const FULL = { connections: [100, 1000], durationS: 5, warmupS: 1, drainDevices: 1000 };
+const QUICK = { connections: [20], durationS: 1, warmupS: 0.25, drainDevices: 20 };
 
 function number(flag: string, raw: string, min: number, max: number, integer: boolean): number {
   const v = Number(raw);
@@ -60,6 +72,12 @@ function list<T>(flag: string, raw: string, item: (s: string) => T): T[] {
     throw new UsageError(`${flag} takes 1–8 comma-separated values, got "${raw}"`);
   }
   return items.map(item);
+}
+
+function suiteName(raw: string): SuiteName {
+  const name = SUITE_NAMES.find((k) => k === raw);
+  if (!name) throw new UsageError(`--suites takes ${SUITE_NAMES.join(', ')}; got "${raw}"`);
+  return name;
 }
 
 function serverKind(raw: string): ServerKind {
@@ -90,6 +108,8 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
       '--servers',
       '--out',
       '--cpu-prof',
+      '--suites',
+      '--drain-devices',
     ];
     if (!takesValue.includes(flag)) throw new UsageError(`unknown option ${arg}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
@@ -105,6 +125,8 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
   const window = raw('--window');
   const workers = raw('--workers');
   const servers = raw('--servers');
+  const suites = raw('--suites');
+  const drainDevices = raw('--drain-devices');
   return {
     connections: connections
       ? list('--connections', connections, (s) => number('--connections', s, 1, 20_000, true))
@@ -118,5 +140,9 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
     json: switches.has('--json'),
     out: raw('--out') ?? defaultOut,
     cpuProfDir: raw('--cpu-prof'),
+    suites: suites ? [...new Set(list('--suites', suites, suiteName))] : SUITE_NAMES,
+    drainDevices: drainDevices
+      ? number('--drain-devices', drainDevices, 10, 20_000, true)
+      : preset.drainDevices,
   };
 }

@@ -6,6 +6,7 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { BenchOptions } from './options.js';
 import type { ScenarioResult } from './scenario.js';
+import { type SuiteName, type TargetRow, markdownTable as table } from './suite.js';
 
 export interface Machine {
   readonly cpuModel: string;
@@ -28,8 +29,15 @@ export interface BenchReport {
   readonly options: BenchOptions;
   readonly startedAt: string;
   readonly finishedAt: string;
-  readonly scenarios: readonly ReportedScenario[];
-  /** Every scenario got every echo back exactly once. */
+  /** Every suite's target rows, in the order printed. */
+  readonly targets: readonly TargetRow[];
+  readonly suites: Partial<
+    Record<
+      SuiteName,
+      { readonly ok: boolean; readonly targets: readonly TargetRow[]; readonly data: unknown }
+    >
+  >;
+  /** Every suite got every message through exactly once. */
   readonly ok: boolean;
 }
 
@@ -79,16 +87,11 @@ const COLUMNS: readonly Column[] = [
   ['dup', 'right', (s) => int(s.duplicates)],
 ];
 
-/** A Markdown table, padded so it also reads in a terminal. */
 function markdownTable(columns: readonly Column[], scenarios: readonly ReportedScenario[]): string {
-  const rows = scenarios.map((s) => columns.map(([, , cell]) => cell(s)));
-  const widths = columns.map(([head], i) => Math.max(head.length, ...rows.map((r) => r[i]!.length)));
-  const left = (i: number) => columns[i]![1] === 'left';
-  const line = (cells: readonly string[]) =>
-    `| ${cells.map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  // The rule row as the repository's Markdown formatter writes it, so the output pastes unchanged.
-  const rule = line(widths.map((w, i) => (left(i) ? `:${'-'.repeat(w - 1)}` : `${'-'.repeat(w - 1)}:`)));
-  return [line(columns.map(([head]) => head)), rule, ...rows.map(line)].join('\n');
+  return table(
+    columns.map(([head, align]) => [head, align] as const),
+    scenarios.map((s) => columns.map(([, , cell]) => cell(s))),
+  );
 }
 
 /** The figures: throughput, latency, ratios against raw ws, CPU, and what was lost. */

@@ -1,27 +1,27 @@
 /**
- * `npm run bench`: round-trip throughput and latency of the gateway against a raw `ws` echo server, and
- * proof that the gateway lost and duplicated nothing while it was measured. Every server and every load
- * worker is its own child process; each scenario runs a bounded warm-up and window and stops by itself.
- * Writes the results as JSON (bench/results.json by default) and exits 1 when any echo went missing or
- * came back twice, 2 when the run itself failed. Every process it started is stopped before it exits,
- * on failure and on Ctrl-C too. See docs/PERFORMANCE.md.
+ * `npm run bench`: the performance targets (throughput, latency, resume, drain, capacity, and the same
+ * workloads against Socket.IO), each measured against a baseline of the same run, and proof that the
+ * gateway lost and duplicated nothing while it was measured. Every server and every load generator is
+ * its own child process; every suite is bounded in count and time and stops what it started. Prints
+ * one targets table, then each suite's details; writes the results as JSON (bench/results.json by
+ * default) and exits 1 when any message went missing or came twice, 2 when the run itself failed. See
+ * docs/PERFORMANCE.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineBusyPct, machineTicks } from './cpu.js';
 import { type BenchOptions, parseOptions, USAGE, UsageError } from './options.js';
-import {
-  type BenchReport,
-  correctnessLines,
-  describeMachine,
-  detailsTable,
-  figuresTable,
-  machineLine,
-  withRatios,
-} from './report.js';
-import { runScenario, type ScenarioResult } from './scenario.js';
-import { ServerSet } from './servers.js';
+import { type BenchReport, describeMachine, machineLine } from './report.js';
+import { type Suite, type SuiteName, type SuiteResult, targetsTable } from './suite.js';
+import { drainSuite } from './suites/drain.js';
+import { throughputSuite } from './suites/throughput.js';
+
+/** Every suite, by name; `--suites` picks and orders them. */
+const SUITES: Record<SuiteName, Suite> = {
+  throughput: throughputSuite,
+  drain: drainSuite,
+};
 
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));
 /** Busier than this (percent of one core) before the run, and the figures are someone else's too. */
@@ -62,65 +62,56 @@ async function main(): Promise<number> {
         'started: other processes share the cores, expect lower and noisier figures ("other CPU" column)',
     );
   }
+  const runnable = options.suites.filter((name) => SUITES[name] !== undefined);
   progress(
-    `${options.connections.join(', ')} connections × ${options.servers.join(', ')}; window ${options.window}, ` +
-      `${options.warmupS} s warm-up + ${options.durationS} s measured, ${options.workers} load workers`,
+    `suites: ${runnable.join(', ')}${options.quick ? ' (quick: small scale, targets not judged)' : ''}`,
   );
 
-  const servers = new ServerSet();
+  const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     progress(`\n${signal}: stopping every process this run started`);
-    void servers.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    abort.abort(new Error(`interrupted by ${signal}`));
+    // Suites stop their processes on abort; this is the bound on how long they may take.
+    setTimeout(() => process.exit(signal === 'SIGINT' ? 130 : 143), 15_000).unref();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const results: ScenarioResult[] = [];
+  const runId = Date.now().toString(36);
+  const suites: SuiteResult[] = [];
   try {
-    await servers.start(options.servers, options.cpuProfDir);
-    const runId = Date.now().toString(36);
-    for (const connections of options.connections) {
-      for (const server of servers.servers) {
-        const result = await runScenario(
-          server,
-          connections,
-          options,
-          `bench-${runId}-${server.kind}-${connections}`,
-        );
-        results.push(result);
-        progress(
-          `  ${server.label}, ${connections} connections: ${Math.round(result.messagesPerSec)} msgs/s, ` +
-            `p99 ${result.p99Ms.toFixed(2)} ms, ${result.ok ? 'every echo once' : 'ECHOES LOST OR DUPLICATED'}`,
-        );
-      }
+    for (const name of runnable) {
+      progress(`\n${name}:`);
+      const suite = SUITES[name];
+      suites.push(await suite({ options, progress, runId, signal: abort.signal }));
     }
   } finally {
-    await servers.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  if (abort.signal.aborted) return 130;
 
-  const scenarios = withRatios(results);
+  const targets = suites.flatMap((s) => s.targets);
   const report: BenchReport = {
     machine,
     command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
     options,
     startedAt,
     finishedAt: new Date().toISOString(),
-    scenarios,
-    ok: scenarios.every((s) => s.ok),
+    targets,
+    suites: Object.fromEntries(suites.map((s) => [s.suite, { ok: s.ok, targets: s.targets, data: s.data }])),
+    ok: suites.every((s) => s.ok),
   };
   const out = resolve(options.out);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 
   say('');
-  say(figuresTable(scenarios));
-  say('');
-  say(detailsTable(scenarios));
-  say('');
-  say('Correctness (every counter sent must come back exactly once):');
-  for (const line of correctnessLines(scenarios)) say(`  ${line}`);
+  say(targetsTable(targets));
+  for (const s of suites) {
+    say(`\n## ${s.suite}${s.ok ? '' : ' — MESSAGES LOST OR DUPLICATED'}`);
+    for (const block of s.text) say(`\n${block}`);
+  }
   say(`\nResults written to ${out}`);
   if (options.json) console.log(JSON.stringify(report));
   return report.ok ? 0 : 1;

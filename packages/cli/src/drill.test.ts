@@ -59,6 +59,7 @@ function figures(overrides: Partial<Figures> = {}): Figures {
     instanceKilled: false,
     settled: true,
     loadGeneratorLagP99Ms: 20,
+    connectMs: 900,
     ...overrides,
   };
 }

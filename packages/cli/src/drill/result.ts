@@ -75,6 +75,8 @@ export interface Figures {
   readonly settled: boolean;
   /** Event-loop delay p99 of the drill's own process (the load generator), in ms. */
   readonly loadGeneratorLagP99Ms: number;
+  /** How long the whole fleet took to connect at the start, in batches (the drill's first step). */
+  readonly connectMs: number;
 }
 
 export interface GatewayFigures {

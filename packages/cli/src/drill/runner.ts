@@ -34,6 +34,8 @@ export interface DrillOptions {
   /** Where the one-line-a-second progress goes (stderr), or nowhere. */
   readonly progress: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Settings for the lab's gateways on top of the drill's own (e.g. ZERODROP_DRAIN_SPREAD). */
+  readonly gatewayEnv?: Readonly<Record<string, string>>;
 }
 
 /** Whom the application sends through. */
@@ -101,7 +103,10 @@ const DRILL_GATEWAY_ENV = { ZERODROP_HEARTBEAT: '5s' };
 const SETTLE_TIMEOUT_MS = 30_000;
 
 export async function runScenario(scenario: Scenario, options: DrillOptions): Promise<ScenarioResult> {
-  const lab = await Lab.start({ start: scenario.instances, gatewayEnv: DRILL_GATEWAY_ENV });
+  const lab = await Lab.start({
+    start: scenario.instances,
+    gatewayEnv: { ...DRILL_GATEWAY_ENV, ...options.gatewayEnv },
+  });
   try {
     return await drive(lab, scenario, options);
   } finally {
@@ -146,11 +151,13 @@ async function operate(
   };
 
   // The fleet connects in batches, as a fleet powering up does, not as one storm of handshakes.
+  const connectFrom = performance.now();
   for (let i = 0; i < fleet.length; i += CONNECT_BATCH) {
     for (const d of fleet.slice(i, i + CONNECT_BATCH)) d.client.connect();
     await sleep(50);
   }
   await waitFor(() => fleet.every((d) => d.client.status === 'open'), 'every device connected', 60_000, 50);
+  const connectMs = Math.round(performance.now() - connectFrom);
 
   const recorder = new TimelineRecorder(lab, fleet, probe, sampler, now, (point) =>
     options.progress(progressLine(scenario.name, point, fleet.length, probe.reconnections.length)),
@@ -251,6 +258,7 @@ async function operate(
     instanceKilled: killed,
     settled,
     loadGeneratorLagP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+    connectMs,
   };
   const gateway = {
     instances: Object.fromEntries(sampler.latest),
