@@ -7,7 +7,13 @@
  * Order of effects, which is the delivery contract:
  * - server→device: accept (bounded) → store append → confirm → written to the socket; `send` resolves
  *   once the append did, so an accepted message is in the store before it is on the wire.
- * - device→server: received → handler → `setProcessed` in the store → ack to the device.
+ * - device→server: received → handler → processed mark in the store → ack to the device. The next
+ *   message goes to the handler as soon as the previous one's handler resolved (in order, one at a
+ *   time); the processed marks are written behind it, coalesced, and the ack to the device never
+ *   covers a message whose mark is not in the store yet.
+ * - The device's acks and the processed marks are saved together, one write in flight per session
+ *   at a time, and ride along with the next append when one goes out in the same turn: a burst, or
+ *   an echo, costs one store write, not one per message and direction.
  */
 import {
   createError,
@@ -21,7 +27,13 @@ import {
 import type { DeadLetter, GatewayApp } from './app.js';
 import type { Logger } from './logger.js';
 import { DEVICE_TO_SERVER, type GatewayMetrics, SERVER_TO_DEVICE } from './metrics.js';
-import type { AppendOutcome, ResumeStore, SessionRecord, StoredMessage } from './store/resume-store.js';
+import type {
+  AppendOutcome,
+  ResumeStore,
+  SessionProgress,
+  SessionRecord,
+  StoredMessage,
+} from './store/resume-store.js';
 
 /** What a session needs from the connection it is attached to. */
 export interface SessionTransport {
@@ -77,10 +89,14 @@ export class Session {
   #pendingWrites = 0;
   #settledWaiters: (() => void)[] = [];
   #quietWaiters: (() => void)[] = [];
+  /** The device's ack as the store has it. */
   #ackPersisted: number;
+  /** Highest device→server seq whose handler finished; `receiver.processed` is the one stored. */
+  #handled: number;
   /** Last device→server ack written to the device. */
   #ackedInbound = 0;
-  #ackWriting = false;
+  /** The session's progress write: none, one due at the end of this turn, or one in flight. */
+  #progress: 'idle' | 'scheduled' | 'writing' = 'idle';
   /** Set once the session was replaced or its store state was lost: it accepts nothing more. */
   #ended: ZerodropError | undefined;
 
@@ -97,6 +113,7 @@ export class Session {
     );
     this.receiver = new ReliableReceiver({ processed: record.inProcessed });
     this.#ackPersisted = record.outAcked;
+    this.#handled = record.inProcessed;
   }
 
   get attached(): boolean {
@@ -118,7 +135,7 @@ export class Session {
    */
   attach(transport: SessionTransport, peerAck: number): boolean {
     if (peerAck < this.sender.acked || !this.sender.resume(peerAck).ok) return false;
-    this.#persistAck();
+    this.#saveProgress();
     // A newer connection of the same device wins; the older one is told why it was closed.
     const previous = this.#transport;
     if (previous && previous !== transport) previous.close(Errors.SESSION_REPLACED);
@@ -190,15 +207,18 @@ export class Session {
     const message: StoredMessage = { seq: accepted.seq, payload };
     this.lastActivity = Date.now();
     this.#pendingWrites++;
+    const progress = this.#progress === 'writing' ? undefined : this.#takeProgress();
     let outcome: AppendOutcome;
     try {
-      outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked);
+      outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked, progress);
     } catch (err) {
+      if (progress) this.#progressWritten(progress, err as Error);
       throw this.#end(Errors.STORE_UNAVAILABLE, `store write failed: ${(err as Error).message}`);
     } finally {
       this.#pendingWrites--;
       this.#checkIdle();
     }
+    if (progress) this.#progressWritten(progress);
     if (!outcome.ok) {
       // Another instance holds the session now (or the store no longer has it): the caller retries there.
       const moved = outcome.reason === 'not_owner' || outcome.reason === 'not_found';
@@ -261,7 +281,7 @@ export class Session {
       );
       return false;
     }
-    if (r.released > 0) this.#persistAck();
+    if (r.released > 0) this.#saveProgress();
     return true;
   }
 
@@ -270,7 +290,6 @@ export class Session {
     return this.receiver.ackDue ? this.receiver.takeAck() : undefined;
   }
 
-  /** Resolves once no store write of this session is in flight. */
   /**
    * Resolves once nothing of this session is in flight here: no store write, no device message
    * waiting for or inside the handler. Another instance taking the session over waits for this, so
@@ -326,10 +345,8 @@ export class Session {
     try {
       for (let next = this.#inbound.shift(); next; next = this.#inbound.shift()) {
         await this.#handle(next);
-        this.receiver.complete(next.seq);
-        // Ack when caught up, and at least every ACK_EVERY messages while a burst is being worked off.
-        if (this.#inbound.length === 0 || this.receiver.processed - this.#ackedInbound >= ACK_EVERY)
-          this.#sendAck();
+        this.#handled = next.seq;
+        this.#saveProgress();
       }
     } finally {
       this.#processing = false;
@@ -338,7 +355,7 @@ export class Session {
   }
 
   async #handle(m: Inbound): Promise<void> {
-    const { app, metrics, store } = this.#ctx;
+    const { app, metrics } = this.#ctx;
     try {
       await app.onMessage?.({
         id: `${this.id}/${m.seq}`,
@@ -369,15 +386,6 @@ export class Session {
         binary: m.binary,
       });
     }
-    // Recorded before the ack goes out, so a resume on any instance starts after this message.
-    await store.setProcessed(this.id, this.epoch, m.seq).catch((err: Error) => {
-      this.#ctx.log.error({
-        event: 'store_write_failed',
-        op: 'setProcessed',
-        session: this.id,
-        error: err.message,
-      });
-    });
   }
 
   #sendAck(force = false): void {
@@ -388,23 +396,68 @@ export class Session {
     }
   }
 
-  /** Persist the latest ack; writes are coalesced so a burst of acks costs one store write at a time. */
-  #persistAck(): void {
-    if (this.#ackWriting || this.sender.acked <= this.#ackPersisted || this.#ended) return;
-    this.#ackWriting = true;
-    const upTo = this.sender.acked;
-    this.#ctx.store.ack(this.id, this.epoch, upTo).then(
-      () => {
-        this.#ackWriting = false;
-        this.#ackPersisted = upTo;
-        this.#persistAck();
-      },
-      (err: Error) => {
-        // Not retried at once: the next ack retries. A lost ack write only means a longer replay.
-        this.#ackWriting = false;
-        this.#ctx.log.error({ event: 'store_write_failed', op: 'ack', session: this.id, error: err.message });
-      },
-    );
+  /**
+   * The device's latest ack or the last handled device message moved on: save both in one write at
+   * the end of this turn, unless an append going out first takes them along (see `send`). One
+   * progress write at a time; whatever moves on while one is in flight goes with the next.
+   */
+  #saveProgress(): void {
+    if (this.#progress !== 'idle') return;
+    this.#progress = 'scheduled';
+    // Counted from now: a takeover waiting for this session to be quiet must wait for the mark.
+    this.#pendingWrites++;
+    process.nextTick(() => {
+      if (this.#progress !== 'scheduled') return;
+      this.#progress = 'idle';
+      this.#pendingWrites--;
+      const progress = this.#takeProgress();
+      if (!progress) return this.#checkIdle();
+      this.#ctx.store.saveProgress(this.id, this.epoch, progress).then(
+        () => this.#progressWritten(progress),
+        (err: Error) => this.#progressWritten(progress, err),
+      );
+    });
+  }
+
+  /** The progress not yet in the store (the progress write is then in flight), if any. */
+  #takeProgress(): SessionProgress | undefined {
+    const acked = this.sender.acked > this.#ackPersisted ? this.sender.acked : undefined;
+    const processed = this.#handled > this.receiver.processed ? this.#handled : undefined;
+    if (acked === undefined && processed === undefined) return undefined;
+    if (this.#progress === 'idle') this.#pendingWrites++;
+    this.#progress = 'writing';
+    return { acked, processed };
+  }
+
+  /**
+   * A progress write ended. Once the processed mark is stored, those messages count as processed and
+   * the device is acked (when caught up, and at least every ACK_EVERY messages of a burst), so a
+   * resume on any instance starts after them.
+   */
+  #progressWritten(progress: SessionProgress, error?: Error): void {
+    this.#progress = 'idle';
+    this.#pendingWrites--;
+    if (error) {
+      // A lost ack write is retried with the next ack; it only means a longer replay. A lost processed
+      // mark still lets the messages count as processed, so the device is not held up: the worst case
+      // is a replay the application sees again under the same id.
+      this.#ctx.log.error({
+        event: 'store_write_failed',
+        op: 'saveProgress',
+        session: this.id,
+        error: error.message,
+      });
+    } else if (progress.acked !== undefined) {
+      this.#ackPersisted = Math.max(this.#ackPersisted, progress.acked);
+    }
+    const { processed } = progress;
+    if (processed !== undefined && processed > this.receiver.processed) {
+      for (let seq = this.receiver.processed + 1; seq <= processed; seq++) this.receiver.complete(seq);
+      const caughtUp = this.#inbound.length === 0 && this.#handled === this.receiver.processed;
+      if (caughtUp || this.receiver.processed - this.#ackedInbound >= ACK_EVERY) this.#sendAck();
+    }
+    this.#saveProgress();
+    this.#checkIdle();
   }
 
   #checkIdle(): void {

@@ -13,6 +13,7 @@ import type {
   ResumeStore,
   ResumeStoreMetrics,
   ResumeStoreOptions,
+  SessionProgress,
   SessionRecord,
   StoredMessage,
 } from './resume-store.js';
@@ -141,9 +142,11 @@ export class MemoryResumeStore implements ResumeStore {
     epoch: string,
     message: StoredMessage,
     maxUnacked: number,
+    progress?: SessionProgress,
   ): Promise<AppendOutcome> {
     const rec = this.#live(sessionId);
     if (!rec || rec.epoch !== epoch) return { ok: false, reason: 'not_found' };
+    if (progress) this.#advance(rec, progress);
     if (rec.owner !== this.#instanceId) return { ok: false, reason: 'not_owner' };
     const last = rec.outAcked + rec.outbound.length;
     if (message.seq <= last) {
@@ -169,23 +172,24 @@ export class MemoryResumeStore implements ResumeStore {
     return this.#push(rec, { seq: rec.outAcked + rec.outbound.length + 1, payload }, maxUnacked);
   }
 
-  async ack(sessionId: string, epoch: string, upTo: number): Promise<void> {
+  async saveProgress(sessionId: string, epoch: string, progress: SessionProgress): Promise<void> {
     const rec = this.#current(sessionId, epoch);
     if (!rec) return;
-    const last = rec.outAcked + rec.outbound.length;
-    const to = Math.min(upTo, last);
-    if (to > rec.outAcked) {
-      rec.outbound.splice(0, to - rec.outAcked);
-      rec.outAcked = to;
-    }
+    this.#advance(rec, progress);
     this.#refresh(rec);
   }
 
-  async setProcessed(sessionId: string, epoch: string, seq: number): Promise<void> {
-    const rec = this.#current(sessionId, epoch);
-    if (!rec) return;
-    if (seq > rec.inProcessed) rec.inProcessed = seq;
-    this.#refresh(rec);
+  #advance(rec: MutableRecord, progress: SessionProgress): void {
+    if (progress.acked !== undefined) {
+      const to = Math.min(progress.acked, rec.outAcked + rec.outbound.length);
+      if (to > rec.outAcked) {
+        rec.outbound.splice(0, to - rec.outAcked);
+        rec.outAcked = to;
+      }
+    }
+    if (progress.processed !== undefined && progress.processed > rec.inProcessed) {
+      rec.inProcessed = progress.processed;
+    }
   }
 
   async rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void> {

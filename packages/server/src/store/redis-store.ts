@@ -28,6 +28,7 @@ import type {
   ResumeStore,
   ResumeStoreMetrics,
   ResumeStoreOptions,
+  SessionProgress,
   SessionRecord,
   StoredMessage,
 } from './resume-store.js';
@@ -156,8 +157,8 @@ export class RedisResumeStore implements ResumeStore {
     });
     this.#redis.defineCommand('zdWriteSession', { numberOfKeys: 2, lua: script('write-session') });
     this.#redis.defineCommand('zdGet', { numberOfKeys: 2, lua: script('get') });
-    this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: script('append') });
-    this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: script('update') });
+    this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: script('progress') + script('append') });
+    this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: script('progress') + script('update') });
     this.#redis.defineCommand('zdBury', { numberOfKeys: 3, lua: script('bury') });
     this.#redis.defineCommand('zdUnlinkDevice', { numberOfKeys: 1, lua: script('unlink-device') });
   }
@@ -488,10 +489,12 @@ export class RedisResumeStore implements ResumeStore {
     epoch: string,
     message: StoredMessage,
     maxUnacked: number,
+    progress?: SessionProgress,
   ): Promise<AppendOutcome> {
     const queued: AppendOutcome = { ok: true, seq: message.seq };
     return this.#write(
-      () => this.#append(sessionId, epoch, message.seq, message.payload, maxUnacked, this.#instanceId),
+      () =>
+        this.#append(sessionId, epoch, message.seq, message.payload, maxUnacked, this.#instanceId, progress),
       queued,
     );
   }
@@ -512,6 +515,7 @@ export class RedisResumeStore implements ResumeStore {
     payload: Payload,
     max: number,
     owner: string,
+    progress?: SessionProgress,
   ): Promise<AppendOutcome> {
     const [ok, value, holder] = await this.#timed(() =>
       this.#redis.zdAppend(
@@ -524,6 +528,8 @@ export class RedisResumeStore implements ResumeStore {
         this.#now(),
         this.#keyTtlMs,
         owner,
+        progress?.acked ?? '',
+        progress?.processed ?? '',
       ),
     );
     if (ok === 1) return { ok: true, seq: Number(value) };
@@ -531,7 +537,14 @@ export class RedisResumeStore implements ResumeStore {
     return { ok: false, reason: String(value) as 'buffer_full' | 'not_found' | 'conflict' | 'not_owner' };
   }
 
-  async #update(sessionId: string, epoch: string, op: string, value: string | number): Promise<void> {
+  /** One update script: `value` and `value2` are the op's arguments (see update.lua). */
+  async #update(
+    sessionId: string,
+    epoch: string,
+    op: string,
+    value: string | number,
+    value2: string | number = '',
+  ): Promise<void> {
     await this.#write(
       () =>
         this.#redis.zdUpdate(
@@ -542,17 +555,14 @@ export class RedisResumeStore implements ResumeStore {
           value,
           this.#now(),
           this.#keyTtlMs,
+          value2,
         ),
       0,
     );
   }
 
-  ack(sessionId: string, epoch: string, upTo: number): Promise<void> {
-    return this.#update(sessionId, epoch, 'ack', upTo);
-  }
-
-  setProcessed(sessionId: string, epoch: string, seq: number): Promise<void> {
-    return this.#update(sessionId, epoch, 'processed', seq);
+  saveProgress(sessionId: string, epoch: string, progress: SessionProgress): Promise<void> {
+    return this.#update(sessionId, epoch, 'progress', progress.acked ?? '', progress.processed ?? '');
   }
 
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void> {

@@ -18,7 +18,9 @@
  *   owner other than `expectedOwner`, so the caller can forward the message to that owner instead.
  * - `append` is idempotent: re-running an append that was applied (a write replayed after a lost
  *   reply) answers `ok` again; a different payload at that seq is a `conflict`.
- * - `ack`, `setProcessed` and `rotateToken` are monotonic or idempotent and ignore a stale epoch.
+ * - `saveProgress` (the device's ack of server→device messages and the last device→server message
+ *   the application processed, either or both in one write) and `rotateToken` are monotonic or
+ *   idempotent and ignore a stale epoch.
  * - Every write refreshes the session's TTL; `touch` refreshes it without a write.
  * - A session not refreshed within the TTL expires: `expire(now)` removes it and returns it with the
  *   messages it still held, so the caller can count them as dropped and dead-letter them. An expired
@@ -61,6 +63,14 @@ export interface SessionRecord extends NewSession {
   readonly inProcessed: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+}
+
+/** What `saveProgress` moves forward; an absent field is left as it is. */
+export interface SessionProgress {
+  /** Highest server→device seq the device acknowledged. */
+  readonly acked?: number;
+  /** Highest device→server seq the application processed. */
+  readonly processed?: number;
 }
 
 export type AppendOutcome =
@@ -125,11 +135,17 @@ export interface ResumeStore {
   wasExpired(sessionId: string): Promise<boolean>;
   deleteSession(sessionId: string): Promise<void>;
 
+  /**
+   * `progress`, when given, is saved in the same write, first, exactly as `saveProgress` saves it
+   * (whenever the epoch matches, also when the append itself is refused): a session that is sending
+   * anyway does not pay a second write for its acks.
+   */
   append(
     sessionId: string,
     epoch: string,
     message: StoredMessage,
     maxUnacked: number,
+    progress?: SessionProgress,
   ): Promise<AppendOutcome>;
   appendNext(
     sessionId: string,
@@ -137,8 +153,11 @@ export interface ResumeStore {
     maxUnacked: number,
     expectedOwner?: string,
   ): Promise<AppendOutcome>;
-  ack(sessionId: string, epoch: string, upTo: number): Promise<void>;
-  setProcessed(sessionId: string, epoch: string, seq: number): Promise<void>;
+  /**
+   * Record how far the session got, in one write: `acked` trims the outbound messages up to it (capped
+   * at the last one held), `processed` raises the last device→server seq handled. Each only moves forward.
+   */
+  saveProgress(sessionId: string, epoch: string, progress: SessionProgress): Promise<void>;
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void>;
   touch(sessionIds: readonly string[]): Promise<void>;
   /**

@@ -126,7 +126,7 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
         rec?.outbound.map((m) => m.seq),
         [1, 2, 3],
       );
-      await store.ack(s.sessionId, s.epoch, 1);
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 1 });
       assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 4, payload: json(4) }, 3), {
         ok: true,
         seq: 4,
@@ -138,7 +138,7 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       await store.createSession(s);
       await store.append(s.sessionId, s.epoch, { seq: 1, payload: json(1) }, 10);
       await store.append(s.sessionId, s.epoch, { seq: 2, payload: json(2) }, 10);
-      await store.ack(s.sessionId, s.epoch, 2);
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 2 });
       assert.deepEqual(await store.appendNext(s.sessionId, json(3), 10, OWNER), { ok: true, seq: 3 });
       assert.deepEqual(await store.appendNext('s_missing', json(1), 10), { ok: false, reason: 'not_found' });
     });
@@ -213,17 +213,17 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       await store.createSession(s);
       for (let seq = 1; seq <= 5; seq++)
         await store.append(s.sessionId, s.epoch, { seq, payload: json(seq) }, 10);
-      await store.ack(s.sessionId, s.epoch, 3);
-      await store.ack(s.sessionId, s.epoch, 2);
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 3 });
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 2 });
       let rec = await store.getSession(s.sessionId);
       assert.equal(rec?.outAcked, 3);
       assert.deepEqual(
         rec?.outbound.map((m) => m.seq),
         [4, 5],
       );
-      await store.ack(s.sessionId, 'stale.epoch', 5);
+      await store.saveProgress(s.sessionId, 'stale.epoch', { acked: 5 });
       assert.equal((await store.getSession(s.sessionId))?.outAcked, 3);
-      await store.ack(s.sessionId, s.epoch, 99);
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 99 });
       rec = await store.getSession(s.sessionId);
       assert.equal(rec?.outAcked, 5);
       assert.deepEqual(rec?.outbound, []);
@@ -232,10 +232,26 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
     it('records the processed device sequence monotonically', async () => {
       const s = newSession();
       await store.createSession(s);
-      await store.setProcessed(s.sessionId, s.epoch, 4);
-      await store.setProcessed(s.sessionId, s.epoch, 2);
-      await store.setProcessed(s.sessionId, 'stale.epoch', 9);
+      await store.saveProgress(s.sessionId, s.epoch, { processed: 4 });
+      await store.saveProgress(s.sessionId, s.epoch, { processed: 2 });
+      await store.saveProgress(s.sessionId, 'stale.epoch', { processed: 9 });
       assert.equal((await store.getSession(s.sessionId))?.inProcessed, 4);
+    });
+
+    it('saves the ack and the processed sequence in one write, each only forward', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      for (let seq = 1; seq <= 3; seq++)
+        await store.append(s.sessionId, s.epoch, { seq, payload: json(seq) }, 10);
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 2, processed: 7 });
+      await store.saveProgress(s.sessionId, s.epoch, { acked: 1, processed: 5 });
+      const rec = await store.getSession(s.sessionId);
+      assert.equal(rec?.outAcked, 2);
+      assert.equal(rec?.inProcessed, 7);
+      assert.deepEqual(
+        rec?.outbound.map((m) => m.seq),
+        [3],
+      );
     });
 
     it('rotates the token hash for the current epoch only', async () => {
