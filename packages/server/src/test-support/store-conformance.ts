@@ -254,6 +254,33 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       );
     });
 
+    it('an append saves the progress it carries, also when the append itself is refused', async () => {
+      const s = newSession();
+      await store.createSession(s);
+      for (let seq = 1; seq <= 2; seq++)
+        await store.append(s.sessionId, s.epoch, { seq, payload: json(seq) }, 2);
+      assert.deepEqual(
+        await store.append(s.sessionId, s.epoch, { seq: 3, payload: json(3) }, 2, { acked: 1, processed: 4 }),
+        { ok: true, seq: 3 },
+        'the ack frees room in the same write, before the bound is checked',
+      );
+      assert.deepEqual(
+        await store.append(s.sessionId, s.epoch, { seq: 4, payload: json(4) }, 2, { processed: 6 }),
+        { ok: false, reason: 'buffer_full' },
+      );
+      await store.append(s.sessionId, 'stale.epoch', { seq: 4, payload: json(4) }, 2, {
+        acked: 3,
+        processed: 9,
+      });
+      const rec = await store.getSession(s.sessionId);
+      assert.equal(rec?.outAcked, 1);
+      assert.equal(rec?.inProcessed, 6);
+      assert.deepEqual(
+        rec?.outbound.map((m) => m.seq),
+        [2, 3],
+      );
+    });
+
     it('rotates the token hash for the current epoch only', async () => {
       const s = newSession();
       await store.createSession(s);
