@@ -218,7 +218,8 @@ export class Session {
       this.#pendingWrites--;
       this.#checkIdle();
     }
-    if (progress) this.#progressWritten(progress);
+    // The progress first, so the data frame below carries the new ack instead of a frame of its own.
+    if (progress) this.#progressWritten(progress, undefined, false);
     if (!outcome.ok) {
       // Another instance holds the session now (or the store no longer has it): the caller retries there.
       const moved = outcome.reason === 'not_owner' || outcome.reason === 'not_found';
@@ -230,6 +231,7 @@ export class Session {
     this.#stored.add(message.seq);
     while (this.#stored.delete(this.sender.durable + 1)) this.sender.confirm(this.sender.durable + 1);
     this.flush();
+    if (progress) this.#ackProcessed();
     return message.seq;
   }
 
@@ -239,7 +241,10 @@ export class Session {
     if (!t) return;
     const entries = this.sender.takeWritable();
     if (entries.length === 0) return;
-    for (const e of entries) t.writeData(e.payload, e.seq, this.receiver.takeAck());
+    for (const e of entries) {
+      this.#ackedInbound = this.receiver.takeAck();
+      t.writeData(e.payload, e.seq, this.#ackedInbound);
+    }
     this.#ctx.metrics.ws_messages_total.inc(entries.length, SERVER_TO_DEVICE);
   }
 
@@ -431,10 +436,10 @@ export class Session {
 
   /**
    * A progress write ended. Once the processed mark is stored, those messages count as processed and
-   * the device is acked (when caught up, and at least every ACK_EVERY messages of a burst), so a
-   * resume on any instance starts after them.
+   * the device is acked (now, or with the data frame `send` writes next: `ackNow` false), so a resume
+   * on any instance starts after them.
    */
-  #progressWritten(progress: SessionProgress, error?: Error): void {
+  #progressWritten(progress: SessionProgress, error?: Error, ackNow = true): void {
     this.#progress = 'idle';
     this.#pendingWrites--;
     if (error) {
@@ -453,11 +458,16 @@ export class Session {
     const { processed } = progress;
     if (processed !== undefined && processed > this.receiver.processed) {
       for (let seq = this.receiver.processed + 1; seq <= processed; seq++) this.receiver.complete(seq);
-      const caughtUp = this.#inbound.length === 0 && this.#handled === this.receiver.processed;
-      if (caughtUp || this.receiver.processed - this.#ackedInbound >= ACK_EVERY) this.#sendAck();
+      if (ackNow) this.#ackProcessed();
     }
     this.#saveProgress();
     this.#checkIdle();
+  }
+
+  /** Ack what is processed when caught up, and at least every ACK_EVERY messages of a burst. */
+  #ackProcessed(): void {
+    const caughtUp = this.#inbound.length === 0 && this.#handled === this.receiver.processed;
+    if (caughtUp || this.receiver.processed - this.#ackedInbound >= ACK_EVERY) this.#sendAck();
   }
 
   #checkIdle(): void {
