@@ -1,17 +1,18 @@
 /**
- * `zerodrop lab up|down|status`: the runbook's production topology on this machine, as native
+ * `zerodrop lab up|down|status|start`: the runbook's production topology on this machine, as native
  * processes on free loopback ports (lab/detached-lab.ts): Redis with RDB snapshots, the gateway
  * instances `app` and `app_replica`, nginx with the deploy/nginx configuration in front. `up` prints
- * where everything is and records it in the state file; `down` stops exactly those processes.
+ * where everything is and records it in the state file; `start` brings back a crashed or stopped
+ * gateway or Redis (docs/OPERATIONS.md's lab steps); `down` stops exactly the recorded processes.
  */
 import { parseArgs, wantsHelp } from '../args.js';
 import { CliError, UsageError } from '../cli-error.js';
-import { labDown, labStatus, labUp } from '../lab/detached-lab.js';
+import { labDown, labStart, labStatus, labUp, RESTARTABLE } from '../lab/detached-lab.js';
 import { RUNBOOK_SAVE } from '../lab/redis-process.js';
-import { DEFAULT_LAB_DIR, type LabState, readState, statePath } from '../lab/state.js';
+import { DEFAULT_LAB_DIR, type LabService, type LabState, readState, statePath } from '../lab/state.js';
 import { renderTable } from '../table.js';
 
-const HELP = `Usage: zerodrop lab <up|down|status> [--dir <dir>] [--json]
+const HELP = `Usage: zerodrop lab <up|down|status|start <service>> [--dir <dir>] [--json]
 
 Runs the runbook's production topology on this machine, as native processes on free loopback ports:
 one redis-server (RDB snapshots: save "${RUNBOOK_SAVE}"), two gateway instances
@@ -23,10 +24,14 @@ Subcommands:
   status    show whether each recorded process still runs and what it answers
   down      stop exactly the recorded processes (by PID, each only while it is still the process
             "up" started), remove their directories and the state file
+  start <service>
+            start again redis, app or app_replica when it no longer runs (after a crash, or as the
+            second half of a restart): same port and settings, Redis with its data directory; the
+            state file then records the new process, so status and down follow it
 
 Options:
   --dir <dir>   where the state file and the logs go (default: ${DEFAULT_LAB_DIR}, git-ignored)
-  --json        print the state (up, status) or the outcome (down) as JSON
+  --json        print the state (up, status), the new process (start) or the outcome (down) as JSON
   -h, --help    show this help
 
 Needs redis-server and nginx (Debian packages redis-server and nginx), and the repository checkout
@@ -41,9 +46,10 @@ export async function labCommand(argv: string[]): Promise<number> {
   }
   const args = parseArgs(argv, OPTIONS, 'lab');
   const [sub, ...extra] = args.positionals;
-  if (extra.length > 0) throw new UsageError(`lab ${sub} takes no arguments`, 'lab');
   const dir = args.value('dir') ?? DEFAULT_LAB_DIR;
   const json = args.has('json');
+  if (sub === 'start') return start(dir, extra, json);
+  if (extra.length > 0) throw new UsageError(`lab ${sub} takes no arguments`, 'lab');
   switch (sub) {
     case 'up':
       return up(dir, json);
@@ -52,9 +58,9 @@ export async function labCommand(argv: string[]): Promise<number> {
     case 'status':
       return status(dir, json);
     case undefined:
-      throw new UsageError('name a subcommand: up, down or status', 'lab');
+      throw new UsageError('name a subcommand: up, down, status or start', 'lab');
     default:
-      throw new UsageError(`unknown subcommand "${sub}" (up, down or status)`, 'lab');
+      throw new UsageError(`unknown subcommand "${sub}" (up, down, status or start)`, 'lab');
   }
 }
 
@@ -90,6 +96,18 @@ export ZERODROP_URL=${state.instances.app} ZERODROP_ADMIN_TOKEN=${state.secrets.
 export ZERODROP_DEVICE_SECRETS=${state.secrets.deviceSecret} A=${state.instances.app} B=${state.instances.app_replica}
 zerodrop metrics --url $A --url $B
 zerodrop lab down        # stops exactly these processes`);
+  return 0;
+}
+
+async function start(dir: string, names: readonly string[], json: boolean): Promise<number> {
+  const [name, ...extra] = names;
+  if (name === undefined || extra.length > 0 || !RESTARTABLE.includes(name as LabService))
+    throw new UsageError(`lab start takes one service: ${RESTARTABLE.join(', ')}`, 'lab');
+  const started = await labStart(dir, name as LabService).catch((err: Error) => {
+    throw new CliError(`lab start: ${err.message}`);
+  });
+  if (json) console.log(JSON.stringify(started, null, 2));
+  else console.log(`${started.name} started: pid ${started.pid}, ${started.url} (log ${started.log})`);
   return 0;
 }
 

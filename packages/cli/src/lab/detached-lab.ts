@@ -1,9 +1,10 @@
 /**
- * `zerodrop lab up|down|status`: the production topology (topology.ts) started as native processes
- * that outlive the command, for a person to operate by hand with the runbook's commands. The gateways
- * are `zerodrop serve` itself, configured by environment as in production; nginx runs the
+ * `zerodrop lab up|down|status|start`: the production topology (topology.ts) started as native
+ * processes that outlive the command, for a person to operate by hand with the runbook's commands. The
+ * gateways are `zerodrop serve` itself, configured by environment as in production; nginx runs the
  * deploy/nginx configuration rendered for loopback. `up` records every process in the state file;
- * `down` stops exactly those, by PID, each only while it is still the process `up` started.
+ * `start` brings back one that crashed or was stopped, and records it instead; `down` stops exactly
+ * those, by PID, each only while it is still the process that was recorded.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import {
   type LabState,
   readState,
   removeState,
+  statePath,
   writeState,
 } from './state.js';
 import { gatewayEnv, type InstanceName, instanceUrl, LAB_INSTANCES, newSecrets } from './topology.js';
@@ -64,7 +66,7 @@ export async function labUp(dir: string): Promise<LabState> {
   };
   try {
     const redisLog = join(logs, 'redis.log');
-    const redisDir = join(root, 'redis');
+    const redisDir = redisDirOf(dir);
     directories.push(redisDir);
     const redis = await RedisProcess.start({ persistence: true, dir: redisDir, detachedLog: redisLog });
     record('redis', identify(redis.pid!), redis.url, redisLog);
@@ -104,6 +106,51 @@ export async function labUp(dir: string): Promise<LabState> {
     for (const d of directories) rmSync(d, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Redis's data directory in a lab: kept across a restart, so Redis loads its snapshot again. */
+const redisDirOf = (dir: string) => join(resolve(dir), 'redis');
+
+/** What `lab start` can start again; nginx is reloaded (SIGHUP), never restarted, in the runbook. */
+export const RESTARTABLE: readonly LabService[] = ['redis', ...LAB_INSTANCES];
+
+/**
+ * Start again a recorded service that no longer runs (a crashed or stopped gateway, the second half of
+ * a Redis restart) as `up` started it: same port, same environment or data directory, its output
+ * appended to the same log. The state file then records the new process, so `status` and `down`
+ * follow it.
+ */
+export async function labStart(dir: string, name: LabService): Promise<LabProcess> {
+  if (!RESTARTABLE.includes(name))
+    throw new Error(`${name} cannot be started again (one of ${RESTARTABLE.join(', ')})`);
+  const state = readState(dir);
+  if (!state) throw new Error(`no lab: ${statePath(dir)} does not exist (start one with "zerodrop lab up")`);
+  const previous = state.processes.find((p) => p.name === name);
+  if (!previous) throw new Error(`${statePath(dir)} records no ${name}`);
+  if (stillRunning(previous)) throw new Error(`${name} is already running (pid ${previous.pid})`);
+  let who: ProcessIdentity | undefined;
+  if (name === 'redis') {
+    const redis = await RedisProcess.start({
+      persistence: true,
+      port: Number(new URL(state.redisUrl).port),
+      dir: redisDirOf(dir),
+      detachedLog: previous.log,
+    });
+    who = identify(redis.pid!);
+  } else {
+    const url = state.instances[name as InstanceName];
+    const env = gatewayEnv(name as InstanceName, Number(new URL(url).port), state.redisUrl, state.secrets);
+    const child = spawnServe(env, previous.log);
+    await waitHealthy(url, child, previous.log).catch((err: Error) => {
+      child.kill('SIGKILL'); // never left running unrecorded
+      throw err;
+    });
+    who = identify(child.pid!);
+  }
+  if (!who) throw new Error(`${name} exited right after it started: see ${previous.log}`);
+  const started: LabProcess = { name, ...who, url: previous.url, log: previous.log };
+  writeState(dir, { ...state, processes: state.processes.map((p) => (p.name === name ? started : p)) });
+  return started;
 }
 
 /** `zerodrop serve` in a process of its own, configured only by `env` (plus PATH), output to `log`. */
