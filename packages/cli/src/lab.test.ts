@@ -83,6 +83,30 @@ describe('zerodrop lab', () => {
     assert.match(again.stderr, /a lab is already up .*run "zerodrop lab down" first/);
   });
 
+  it('start brings back a killed instance on its port and records it; refuses a running one', async () => {
+    const before = readState(dir)!;
+    const replica = before.processes.find((p) => p.name === 'app_replica')!;
+    const running = await runCli(['lab', 'start', 'app_replica', '--dir', dir], LAB);
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, new RegExp(`app_replica is already running \\(pid ${replica.pid}\\)`));
+    const unknown = await runCli(['lab', 'start', 'nginx', '--dir', dir], LAB);
+    assert.equal(unknown.code, 2, 'a service that cannot be started again is a usage error');
+    assert.match(unknown.stderr, /lab start takes one service: redis, app, app_replica/);
+
+    process.kill(replica.pid, 'SIGKILL');
+    await waitFor(() => !stillRunning(replica), 'the killed instance to be gone');
+    const started = await runCli(['lab', 'start', 'app_replica', '--dir', dir, '--json'], LAB);
+    assert.equal(started.code, 0, started.output);
+    const after = readState(dir)!.processes.find((p) => p.name === 'app_replica')!;
+    assert.notEqual(after.pid, replica.pid);
+    assert.equal((JSON.parse(started.stdout) as { pid: number }).pid, after.pid);
+    assert.ok(stillRunning(after));
+    const health = (await (await fetch(`${before.instances.app_replica}/health`)).json()) as {
+      instance: string;
+    };
+    assert.equal(health.instance, 'app_replica', 'the same port answers as app_replica again');
+  });
+
   it('down stops exactly the recorded processes and removes what the lab made', async () => {
     const state = readState(dir)!;
     const down = await runCli(['lab', 'down', '--dir', dir], LAB);
