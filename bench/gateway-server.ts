@@ -2,15 +2,20 @@
  * The gateway under test, as a child process of `run.ts`: `createGateway` with an echo application, so
  * every device message goes through the handler, its reply is accepted into the resume store and
  * written back to the device. The embedded memory store, or Redis when `REDIS_URL` is set (a private
- * `redis-server` that run.ts started). Answers `ready` and `usage` over IPC; SIGTERM closes the gateway
- * (which lets a `--cpu-prof` profile be written).
+ * `redis-server` that run.ts started); other settings from the `ZERODROP_*` environment the suite passes
+ * (the latency suite sets the heartbeat). The same application also runs the paced and backlog
+ * workloads (server-workloads.ts); the gateway's own RTT measurements are handed to them as they are
+ * taken. Answers `ready` and `usage` over IPC; SIGTERM closes the gateway (which lets a `--cpu-prof`
+ * profile be written).
  */
 import { createGateway, type Gateway, loadConfig } from '@zerodrop/server';
 import type { ReadyMessage } from './ipc.js';
 import { fail, serveUsageRequests, toParent } from './parent-channel.js';
+import { ServerWorkloads } from './server-workloads.js';
 
 const redisUrl = process.env.REDIS_URL;
 const config = loadConfig({
+  env: process.env,
   overrides: {
     port: 0,
     host: '127.0.0.1',
@@ -30,10 +35,29 @@ const gateway: Gateway = createGateway({
   app: {
     // The handler resolves once the echo is in the store: the device's ack then covers both.
     onMessage: async (m) => {
-      await gateway.send(m.deviceId, m.data);
+      if (workloads.pacing) workloads.onInbound(m.deviceId, m.data);
+      else await gateway.send(m.deviceId, m.data);
     },
   },
 });
+
+const workloads = new ServerWorkloads({
+  push: (deviceId, probe) => gateway.send(deviceId, probe),
+  devices: () => [...gateway.registry.values()].filter((s) => s.attached).map((s) => s.deviceId),
+  attached: (ids) => ids.filter((id) => gateway.registry.get(id)?.attached).length,
+  ownRtt: () => {
+    const [p50, p95, p99] = gateway.metrics.rtt.percentiles(50, 95, 99);
+    return { p50: p50!, p95: p95!, p99: p99! };
+  },
+});
+// The gateway's own RTT measurement (its pings' pongs, `rtt_p95_ms` and the `ws_rtt_seconds` histogram come from
+// these samples), observed where it records them; the gateway itself is not changed for the bench.
+const rttWindow = gateway.metrics.rtt;
+const recordRtt = rttWindow.add.bind(rttWindow);
+rttWindow.add = (ms: number) => {
+  recordRtt(ms);
+  workloads.onRtt(ms);
+};
 
 gateway
   .listen()

@@ -23,7 +23,8 @@ export interface UsageMessage extends BenchMessage {
   readonly storeLatencyMs: { readonly p50: number; readonly p99: number } | undefined;
 }
 
-export type Target = 'raw' | 'gateway';
+/** Which client a load connection uses: plain `ws`, the device SDK, or socket.io-client. */
+export type Target = 'raw' | 'gateway' | 'socketio';
 
 /** What one load worker does: open `connections` to `url`, then run the closed loop on `start`. */
 export interface WorkerPlan {

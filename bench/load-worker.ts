@@ -6,17 +6,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeAll, dialAll } from './dialer.js';
 import { EchoLoop, LoadWindow } from './echo-loop.js';
 import type { ConnectedMessage, ResultMessage, RunMessage, WorkerPlan, WorkerResult } from './ipc.js';
-import { type Link, openDeviceLink, openRawLink } from './links.js';
+import { type Link, openLink } from './links.js';
 import { fail, fromParent, toParent } from './parent-channel.js';
 
-/** Connections dialled at once: enough to connect 1,000 quickly, few enough not to overflow the accept backlog. */
-const DIAL_CONCURRENCY = 64;
 /** How often the drain checks for outstanding echoes. */
 const DRAIN_POLL_MS = 10;
-/** Bound on closing every connection at the end (each close also has its own bound). */
-const CLOSE_ALL_MS = 10_000;
 
 interface Connection {
   readonly link: Link;
@@ -26,45 +23,9 @@ interface Connection {
 function open(plan: WorkerPlan, load: LoadWindow, index: number): Connection {
   let loop: EchoLoop | undefined;
   const onEcho = (value: unknown) => loop?.onEcho(value);
-  const link =
-    plan.target === 'raw'
-      ? openRawLink(plan.url, onEcho)
-      : openDeviceLink(plan.url, `${plan.idPrefix}-${index}`, onEcho);
+  const link = openLink(plan.target, plan.url, `${plan.idPrefix}-${index}`, onEcho);
   loop = new EchoLoop(load, (probe) => link.send(probe));
   return { link, loop };
-}
-
-async function connectAll(plan: WorkerPlan, load: LoadWindow): Promise<Connection[]> {
-  const connections: Connection[] = [];
-  const deadline = performance.now() + plan.connectTimeoutMs;
-  let next = 0;
-  const dialer = async () => {
-    while (next < plan.connections) {
-      const c = open(plan, load, next++);
-      connections.push(c);
-      const left = deadline - performance.now();
-      const timedOut = sleep(Math.max(0, left), 'timeout' as const, { ref: false });
-      if ((await Promise.race([c.link.ready.then(() => 'open' as const), timedOut])) === 'timeout') {
-        throw new Error(
-          `${connections.length} of ${plan.connections} connections were not open within ${plan.connectTimeoutMs} ms`,
-        );
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(DIAL_CONCURRENCY, plan.connections) }, dialer));
-  } catch (err) {
-    await closeAll(connections);
-    throw err;
-  }
-  return connections;
-}
-
-async function closeAll(connections: readonly Connection[]): Promise<void> {
-  await Promise.race([
-    Promise.allSettled(connections.map((c) => c.link.close())),
-    sleep(CLOSE_ALL_MS, undefined, { ref: false }),
-  ]);
 }
 
 async function drain(connections: readonly Connection[], timeoutMs: number): Promise<number> {
@@ -130,7 +91,7 @@ async function main(): Promise<void> {
   const { plan } = await fromParent<RunMessage>('run');
   const load = new LoadWindow(plan.window);
   const started = performance.now();
-  const connections = await connectAll(plan, load);
+  const connections = await dialAll(plan.connections, (i) => open(plan, load, i), plan.connectTimeoutMs);
   let result: WorkerResult;
   try {
     await toParent({ type: 'connected', connectMs: performance.now() - started } satisfies ConnectedMessage);
@@ -138,7 +99,7 @@ async function main(): Promise<void> {
     result = await runLoad(plan, load, connections);
   } finally {
     // Closed before the result goes out, so the next scenario never overlaps this one's teardown.
-    await closeAll(connections);
+    await closeAll(connections.map((c) => c.link));
   }
   await toParent({ type: 'result', result } satisfies ResultMessage);
   process.exit(0);

@@ -1,8 +1,9 @@
 /**
  * The servers under test, each in its own child process: the raw `ws` echo server, the gateway with
- * the memory store, and the gateway with the Redis store on a private `redis-server` (started here on
- * a free loopback port, stopped by PID; the machine's own Redis is never touched). `stop` ends all of
- * them, also after a failed start.
+ * the memory store, the gateway with the Redis store, and Socket.IO with the Redis Streams adapter;
+ * each Redis-backed server gets its own private `redis-server` (started here on a free loopback port,
+ * stopped by PID; the machine's own Redis is never touched), so one server's Redis CPU is its own.
+ * `stop` ends all of them, also after a failed start.
  */
 import { RedisProcess } from '../packages/server/src/test-support/processes.js';
 import { BenchChild } from './child.js';
@@ -18,7 +19,24 @@ export const SERVER_LABELS: Record<ServerKind, string> = {
   raw: 'raw ws echo',
   memory: 'gateway+memory',
   redis: 'gateway+redis',
+  socketio: 'Socket.IO+redis',
 };
+
+const SERVER_MODULES: Record<ServerKind, string> = {
+  raw: './echo-server.ts',
+  memory: './gateway-server.ts',
+  redis: './gateway-server.ts',
+  socketio: './socketio-server.ts',
+};
+
+const TARGETS: Record<ServerKind, Target> = {
+  raw: 'raw',
+  memory: 'gateway',
+  redis: 'gateway',
+  socketio: 'socketio',
+};
+
+const usesRedis = (kind: ServerKind) => kind === 'redis' || kind === 'socketio';
 
 export interface ServerUnderTest {
   readonly kind: ServerKind;
@@ -26,7 +44,7 @@ export interface ServerUnderTest {
   readonly target: Target;
   readonly url: string;
   readonly child: BenchChild;
-  /** The `redis-server` behind a Redis gateway. */
+  /** The `redis-server` behind a Redis gateway or Socket.IO. */
   readonly redisPid: number | undefined;
 }
 
@@ -45,35 +63,39 @@ export async function readUsage(server: ServerUnderTest): Promise<UsageReading> 
 export class ServerSet {
   readonly servers: ServerUnderTest[] = [];
   readonly #children: BenchChild[] = [];
-  #redis: RedisProcess | undefined;
+  readonly #redis: RedisProcess[] = [];
 
-  /** Start the servers of `kinds` at once; on any failure what did start is left for `stop`. */
-  async start(kinds: readonly ServerKind[], cpuProfDir: string | undefined): Promise<void> {
-    let redisUrl: string | undefined;
-    if (kinds.includes('redis')) {
-      this.#redis = await RedisProcess.start();
-      redisUrl = this.#redis.url;
-    }
+  /**
+   * Start the servers of `kinds` at once; on any failure what did start is left for `stop`. `env` goes
+   * to every gateway child (e.g. `ZERODROP_HEARTBEAT`).
+   */
+  async start(
+    kinds: readonly ServerKind[],
+    cpuProfDir: string | undefined,
+    env: Record<string, string> = {},
+  ): Promise<void> {
     const profile = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
     const starting = kinds.map(async (kind): Promise<ServerUnderTest> => {
-      const isGateway = kind !== 'raw';
-      const child = BenchChild.start(
-        new URL(isGateway ? './gateway-server.ts' : './echo-server.ts', import.meta.url),
-        {
-          name: SERVER_LABELS[kind],
-          env: kind === 'redis' && redisUrl ? { REDIS_URL: redisUrl } : {},
-          nodeFlags: isGateway ? profile : [],
-        },
-      );
+      let redis: RedisProcess | undefined;
+      if (usesRedis(kind)) {
+        redis = await RedisProcess.start();
+        this.#redis.push(redis);
+      }
+      const isGateway = TARGETS[kind] === 'gateway';
+      const child = BenchChild.start(new URL(SERVER_MODULES[kind], import.meta.url), {
+        name: SERVER_LABELS[kind],
+        env: { ...(isGateway ? env : {}), ...(redis ? { REDIS_URL: redis.url } : {}) },
+        nodeFlags: kind === 'raw' ? [] : profile,
+      });
       this.#children.push(child);
       const ready = await child.next<ReadyMessage>('ready', READY_TIMEOUT_MS);
       return {
         kind,
         label: SERVER_LABELS[kind],
-        target: isGateway ? 'gateway' : 'raw',
+        target: TARGETS[kind],
         url: ready.url,
         child,
-        redisPid: kind === 'redis' ? this.#redis?.pid : undefined,
+        redisPid: redis?.pid,
       };
     });
     const settled = await Promise.allSettled(starting);
@@ -83,11 +105,10 @@ export class ServerSet {
     this.servers.sort((a, b) => kinds.indexOf(a.kind) - kinds.indexOf(b.kind));
   }
 
-  /** Stop every child (SIGTERM, then SIGKILL) and the Redis this set started. Safe to call twice. */
+  /** Stop every child (SIGTERM, then SIGKILL) and every Redis this set started. Safe to call twice. */
   async stop(): Promise<void> {
     await Promise.allSettled(this.#children.map((c) => c.stop()));
-    const redis = this.#redis;
-    this.#redis = undefined;
-    await redis?.destroy();
+    const redis = this.#redis.splice(0);
+    await Promise.allSettled(redis.map((r) => r.destroy()));
   }
 }
