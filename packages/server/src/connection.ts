@@ -88,7 +88,10 @@ export class DeviceConnection implements SessionTransport {
   opened(session: Session): void {
     this.session = session;
     this.state = 'open';
-    this.#nextPingAt = performance.now() + this.#host.heartbeatMs;
+    // The first ping at a random moment within one heartbeat: devices that connected together (a fleet
+    // coming back after a deploy) are then not pinged together ever after, and each step of the
+    // gateway's sweep sends about as many pings as the next (a ping is one socket write).
+    this.#nextPingAt = performance.now() + this.#host.heartbeatMs * Math.random();
   }
 
   send(frame: Exclude<TextFrame, { t: 'msg' }>): void {
