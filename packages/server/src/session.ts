@@ -85,10 +85,11 @@ export class Session {
   readonly #inbound: Inbound[] = [];
   #processing = false;
   /** Seqs whose append resolved, waiting for every lower seq to resolve too. */
-  readonly #stored = new Set<number>();
+  #stored: Set<number> | undefined;
   #pendingWrites = 0;
-  #settledWaiters: (() => void)[] = [];
-  #quietWaiters: (() => void)[] = [];
+  // Created when first needed: at 15,000 idle sessions an empty array each is memory for nothing.
+  #settledWaiters: (() => void)[] | undefined;
+  #quietWaiters: (() => void)[] | undefined;
   /** The device's ack as the store has it. */
   #ackPersisted: number;
   /** Highest device→server seq whose handler finished; `receiver.processed` is the one stored. */
@@ -228,8 +229,16 @@ export class Session {
         `append refused: ${outcome.reason}`,
       );
     }
-    this.#stored.add(message.seq);
-    while (this.#stored.delete(this.sender.durable + 1)) this.sender.confirm(this.sender.durable + 1);
+    if (message.seq === this.sender.durable + 1 && !this.#stored) {
+      this.sender.confirm(message.seq);
+    } else {
+      // Appends resolved out of order: confirm only the contiguous prefix.
+      this.#stored ??= new Set();
+      const stored = this.#stored;
+      stored.add(message.seq);
+      while (stored.delete(this.sender.durable + 1)) this.sender.confirm(this.sender.durable + 1);
+      if (stored.size === 0) this.#stored = undefined;
+    }
     this.flush();
     if (progress) this.#ackProcessed();
     return message.seq;
@@ -302,7 +311,9 @@ export class Session {
    */
   quiesced(): Promise<void> {
     if (this.#quiet) return Promise.resolve();
-    return new Promise((resolve) => this.#quietWaiters.push(resolve));
+    this.#quietWaiters ??= [];
+    const waiters = this.#quietWaiters;
+    return new Promise((resolve) => waiters.push(resolve));
   }
 
   get #quiet(): boolean {
@@ -311,7 +322,9 @@ export class Session {
 
   settled(): Promise<void> {
     if (this.#pendingWrites === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+    this.#settledWaiters ??= [];
+    const waiters = this.#settledWaiters;
+    return new Promise((resolve) => waiters.push(resolve));
   }
 
   /**
@@ -471,14 +484,14 @@ export class Session {
   }
 
   #checkIdle(): void {
-    if (this.#pendingWrites === 0 && this.#settledWaiters.length > 0) {
+    if (this.#pendingWrites === 0 && this.#settledWaiters) {
       const waiters = this.#settledWaiters;
-      this.#settledWaiters = [];
+      this.#settledWaiters = undefined;
       for (const w of waiters) w();
     }
-    if (this.#quiet && this.#quietWaiters.length > 0) {
+    if (this.#quiet && this.#quietWaiters) {
       const waiters = this.#quietWaiters;
-      this.#quietWaiters = [];
+      this.#quietWaiters = undefined;
       for (const w of waiters) w();
     }
     if (this.#ended && this.idle) this.#ctx.onRetired(this);
