@@ -23,6 +23,11 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Extra Node flags before the TypeScript loader (e.g. `--cpu-prof`). */
   readonly nodeFlags?: readonly string[];
+  /**
+   * Start through `sh`, which raises the open-files soft limit to the hard one before it execs Node (a
+   * Node process cannot raise its own): for children holding thousands of sockets.
+   */
+  readonly raiseFileLimit?: boolean;
 }
 
 /** How long a child gets to exit after SIGTERM before it is killed. */
@@ -56,8 +61,12 @@ export class BenchChild {
 
   /** Fork `module` (a URL of a .ts file under bench/) with an IPC channel using structured clone. */
   static start(module: URL, options: StartOptions): BenchChild {
+    const shell = options.raiseFileLimit
+      ? ['-c', 'ulimit -S -n "$(ulimit -H -n)" && exec "$0" "$@"', process.execPath]
+      : [];
     const child = fork(fileURLToPath(module), [], {
-      execArgv: [...(options.nodeFlags ?? []), '--conditions=source', '--import', 'tsx'],
+      execPath: options.raiseFileLimit ? '/bin/sh' : process.execPath,
+      execArgv: [...shell, ...(options.nodeFlags ?? []), '--conditions=source', '--import', 'tsx'],
       env: { PATH: process.env.PATH ?? '', ...options.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Structured clone: latency samples travel as Float64Arrays, not as JSON number lists.

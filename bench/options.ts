@@ -6,7 +6,8 @@
 
 import { SUITE_NAMES, type SuiteName } from './suite.js';
 
-export type ServerKind = 'raw' | 'memory' | 'redis';
+/** Servers under test; `--servers` picks from SERVER_KINDS (Socket.IO has its own suite). */
+export type ServerKind = 'raw' | 'memory' | 'redis' | 'socketio';
 export const SERVER_KINDS: readonly ServerKind[] = ['raw', 'memory', 'redis'];
 
 export interface BenchOptions {
@@ -29,6 +30,8 @@ export interface BenchOptions {
   readonly suites: readonly SuiteName[];
   /** Sessions the drain suite moves from one instance to the other. */
   readonly drainDevices: number;
+  /** Idle sessions the capacity suite opens against one gateway (and its raw ws baseline). */
+  readonly capacitySessions: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -37,6 +40,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --suites ${SUITE_NAMES.join(',')}
                           which suites run (default: all)
   --drain-devices 1000    sessions the drain suite moves (10–20000)
+  --capacity-sessions 15000    idle sessions the capacity suite holds (8–28000)
 
 throughput suite:
   --connections 100,1000  connection counts, one scenario set each (1–20000)
@@ -53,8 +57,14 @@ throughput suite:
 
 export class UsageError extends Error {}
 
-const FULL = { connections: [100, 1000], durationS: 5, warmupS: 1, drainDevices: 1000 };
-const QUICK = { connections: [20], durationS: 1, warmupS: 0.25, drainDevices: 20 };
+const FULL = {
+  connections: [100, 1000],
+  durationS: 5,
+  warmupS: 1,
+  drainDevices: 1000,
+  capacitySessions: 15_000,
+};
+const QUICK = { connections: [20], durationS: 1, warmupS: 0.25, drainDevices: 20, capacitySessions: 200 };
 
 function number(flag: string, raw: string, min: number, max: number, integer: boolean): number {
   const v = Number(raw);
@@ -110,6 +120,7 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
       '--cpu-prof',
       '--suites',
       '--drain-devices',
+      '--capacity-sessions',
     ];
     if (!takesValue.includes(flag)) throw new UsageError(`unknown option ${arg}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
@@ -127,6 +138,7 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
   const servers = raw('--servers');
   const suites = raw('--suites');
   const drainDevices = raw('--drain-devices');
+  const capacitySessions = raw('--capacity-sessions');
   return {
     connections: connections
       ? list('--connections', connections, (s) => number('--connections', s, 1, 20_000, true))
@@ -144,5 +156,8 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
     drainDevices: drainDevices
       ? number('--drain-devices', drainDevices, 10, 20_000, true)
       : preset.drainDevices,
+    capacitySessions: capacitySessions
+      ? number('--capacity-sessions', capacitySessions, 8, 28_000, true)
+      : preset.capacitySessions,
   };
 }

@@ -14,13 +14,21 @@ import { machineBusyPct, machineTicks } from './cpu.js';
 import { type BenchOptions, parseOptions, USAGE, UsageError } from './options.js';
 import { type BenchReport, describeMachine, machineLine } from './report.js';
 import { type Suite, type SuiteName, type SuiteResult, targetsTable } from './suite.js';
+import { capacitySuite } from './suites/capacity.js';
 import { drainSuite } from './suites/drain.js';
+import { latencySuite } from './suites/latency.js';
+import { resumeSuite } from './suites/resume.js';
+import { socketioSuite } from './suites/socketio.js';
 import { throughputSuite } from './suites/throughput.js';
 
 /** Every suite, by name; `--suites` picks and orders them. */
 const SUITES: Record<SuiteName, Suite> = {
   throughput: throughputSuite,
+  latency: latencySuite,
+  resume: resumeSuite,
   drain: drainSuite,
+  capacity: capacitySuite,
+  socketio: socketioSuite,
 };
 
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));

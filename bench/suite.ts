@@ -47,7 +47,7 @@ export interface SuiteContext {
 }
 
 /** Every suite, in the order a full run takes them. */
-export const SUITE_NAMES = ['throughput', 'drain'] as const;
+export const SUITE_NAMES = ['throughput', 'latency', 'resume', 'drain', 'capacity', 'socketio'] as const;
 export type SuiteName = (typeof SUITE_NAMES)[number];
 
 export type Suite = (ctx: SuiteContext) => Promise<SuiteResult>;
@@ -59,6 +59,7 @@ export function row(
     readonly max?: number;
     readonly min?: number;
     readonly minRatio?: number;
+    readonly maxRatio?: number;
     readonly judged: boolean;
   },
 ): TargetRow {
@@ -70,6 +71,7 @@ export function row(
     if (judge.max !== undefined && !(fields.measured <= judge.max)) met = false;
     if (judge.min !== undefined && !(fields.measured >= judge.min)) met = false;
     if (judge.minRatio !== undefined && !(ratio !== undefined && ratio >= judge.minRatio)) met = false;
+    if (judge.maxRatio !== undefined && !(ratio !== undefined && ratio <= judge.maxRatio)) met = false;
   }
   return { ...fields, ratio, met };
 }
