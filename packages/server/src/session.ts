@@ -58,6 +58,13 @@ export interface SessionContext {
 
 /** While a burst of device messages is handled, an ack goes out at least this often. */
 const ACK_EVERY = 32;
+/**
+ * A device's ack waits this long for a store write to ride along with (the next append, or the next
+ * processed mark) before it is written on its own. Nothing waits for it: the device's resume carries
+ * its ack, and an append takes the pending ack along before the store checks the buffer bound; a
+ * late ack write only means the store holds acknowledged messages a little longer.
+ */
+const ACK_WRITE_DELAY_MS = 250;
 
 interface Inbound {
   readonly seq: number;
@@ -96,6 +103,8 @@ export class Session {
   #handled: number;
   /** Last device→server ack written to the device. */
   #ackedInbound = 0;
+  /** A device ack waiting for a write to ride along with (see ACK_WRITE_DELAY_MS). */
+  #ackTimer: ReturnType<typeof setTimeout> | undefined;
   /** The session's progress write: none, one due at the end of this turn, or one in flight. */
   #progress: 'idle' | 'scheduled' | 'writing' = 'idle';
   /** Set once the session was replaced or its store state was lost: it accepts nothing more. */
@@ -186,7 +195,16 @@ export class Session {
     this.lastActivity = Date.now();
     // The resume TTL counts from the disconnect, not from the last periodic refresh.
     this.#ctx.store.touch([this.id]).catch(() => undefined);
+    this.#flushAck();
     this.#checkIdle();
+  }
+
+  /** No more traffic to ride along with: write a waiting device ack now. */
+  #flushAck(): void {
+    if (!this.#ackTimer) return;
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#saveProgressNow();
   }
 
   /** Messages the next `flush` replays: everything unacknowledged. */
@@ -353,6 +371,7 @@ export class Session {
       // A device still connected here lost the race to a newer connection (here or on another
       // instance): 4500 tells it so. A store failure closes with 4000: reconnect and resume.
       t?.close(error === Errors.STORE_UNAVAILABLE ? Errors.STORE_UNAVAILABLE : Errors.SESSION_REPLACED);
+      this.#flushAck();
       this.#checkIdle();
     }
     return err;
@@ -421,6 +440,22 @@ export class Session {
    */
   #saveProgress(): void {
     if (this.#progress !== 'idle') return;
+    if (this.#handled === this.receiver.processed) {
+      // Only the device's ack moved: it waits for a write to ride along with.
+      if (this.sender.acked > this.#ackPersisted && !this.#ackTimer) {
+        this.#ackTimer = setTimeout(() => {
+          this.#ackTimer = undefined;
+          this.#saveProgressNow();
+        }, ACK_WRITE_DELAY_MS);
+      }
+      return;
+    }
+    this.#saveProgressNow();
+  }
+
+  /** Write the progress at the end of this turn (unless an append takes it along first). */
+  #saveProgressNow(): void {
+    if (this.#progress !== 'idle') return;
     this.#progress = 'scheduled';
     // Counted from now: a takeover waiting for this session to be quiet must wait for the mark.
     this.#pendingWrites++;
@@ -442,6 +477,10 @@ export class Session {
     const acked = this.sender.acked > this.#ackPersisted ? this.sender.acked : undefined;
     const processed = this.#handled > this.receiver.processed ? this.#handled : undefined;
     if (acked === undefined && processed === undefined) return undefined;
+    if (acked !== undefined && this.#ackTimer) {
+      clearTimeout(this.#ackTimer);
+      this.#ackTimer = undefined;
+    }
     if (this.#progress === 'idle') this.#pendingWrites++;
     this.#progress = 'writing';
     return { acked, processed };
