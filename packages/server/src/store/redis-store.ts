@@ -127,6 +127,7 @@ export class RedisResumeStore implements ResumeStore {
   #recovering = false;
   /** Redis's run id: a new one means it restarted and may have lost what its last snapshot missed. */
   #runId = '';
+  #corked = false;
   #resets = 0;
   readonly #probeEveryMs: number;
   readonly #instanceId: string;
@@ -336,6 +337,7 @@ export class RedisResumeStore implements ResumeStore {
   async #timed<T>(op: () => Promise<T>): Promise<T> {
     const started = performance.now();
     this.#pending++;
+    this.#corkForThisTurn();
     try {
       return await op();
     } catch (err) {
@@ -345,6 +347,22 @@ export class RedisResumeStore implements ResumeStore {
       this.#pending--;
       this.#latency.add(performance.now() - started);
     }
+  }
+
+  /**
+   * Hold the connection's writes until the end of this turn, so the commands of every session issued
+   * in one turn (a batch of replies resolves many at once) leave in one write instead of one each.
+   */
+  #corkForThisTurn(): void {
+    if (this.#corked) return;
+    const socket = this.#redis.stream;
+    if (!socket || typeof socket.cork !== 'function' || this.#redis.status !== 'ready') return;
+    socket.cork();
+    this.#corked = true;
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   #fail(err: Error): void {
