@@ -1,10 +1,10 @@
 /**
  * The Redis resume store (`REDIS_URL`): sessions survive an instance crash and move between
  * instances. Every key of a session shares the hash tag `{<session id>}`, so the layout works on
- * Redis Cluster; what must be atomic runs in the Lua scripts beside this file. Commands go out as
- * they are issued, without ioredis's auto-pipelining: measured with `npm run bench`, the per-turn
- * pipeline objects it builds cost more than the writes they save (echo throughput 13.3k → 17.6k
- * msgs/s at 1,000 connections, paced app→device p99 10.5 → 6.2 ms without it).
+ * Redis Cluster; what must be atomic runs in the Lua scripts beside this file. The connection is
+ * corked from the first command of a turn to the end of it, so every session's commands of that turn
+ * leave in one write; ioredis's auto-pipelining, which does the same with a pipeline object per
+ * turn, measured slower with `npm run bench` (docs/PERFORMANCE.md).
  *
  * Keys (prefix `zd:` by default):
  *   <p>{<sid>}:s      hash: device, epoch, token (hash), acked, processed, created, updated
