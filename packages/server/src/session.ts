@@ -227,16 +227,29 @@ export class Session {
     this.lastActivity = Date.now();
     this.#pendingWrites++;
     const progress = this.#progress === 'writing' ? undefined : this.#takeProgress();
+    // With a progress write in flight, the device's latest ack still rides along: the store checks
+    // the buffer bound against its own ack, and without this one it would count messages the device
+    // already acknowledged (saving an ack is monotonic, so two in flight are harmless).
+    const ackRider =
+      !progress && this.sender.acked > this.#ackPersisted ? { acked: this.sender.acked } : undefined;
     let outcome: AppendOutcome;
     try {
-      outcome = await this.#ctx.store.append(this.id, this.epoch, message, this.sender.maxUnacked, progress);
+      outcome = await this.#ctx.store.append(
+        this.id,
+        this.epoch,
+        message,
+        this.sender.maxUnacked,
+        progress ?? ackRider,
+      );
     } catch (err) {
-      if (progress) this.#progressWritten(progress, err as Error);
+      // The session ends here: no ack goes out for marks that may not be stored.
+      if (progress) this.#progressWritten(progress, err as Error, false);
       throw this.#end(Errors.STORE_UNAVAILABLE, `store write failed: ${(err as Error).message}`);
     } finally {
       this.#pendingWrites--;
       this.#checkIdle();
     }
+    if (ackRider) this.#ackPersisted = Math.max(this.#ackPersisted, ackRider.acked);
     // The progress first, so the data frame below carries the new ack instead of a frame of its own.
     if (progress) this.#progressWritten(progress, undefined, false);
     if (!outcome.ok) {
@@ -441,8 +454,11 @@ export class Session {
   #saveProgress(): void {
     if (this.#progress !== 'idle') return;
     if (this.#handled === this.receiver.processed) {
-      // Only the device's ack moved: it waits for a write to ride along with.
-      if (this.sender.acked > this.#ackPersisted && !this.#ackTimer) {
+      // Only the device's ack moved: it waits for a write to ride along with, while there can be one.
+      if (this.sender.acked <= this.#ackPersisted) return;
+      if (this.#ended || !this.#transport) {
+        this.#saveProgressNow();
+      } else if (!this.#ackTimer) {
         this.#ackTimer = setTimeout(() => {
           this.#ackTimer = undefined;
           this.#saveProgressNow();
