@@ -8,7 +8,6 @@
  */
 import { BenchChild } from './child.js';
 import { sharedClockMs } from './clock.js';
-import { machineBusyPct } from './cpu.js';
 import type { ConnectedMessage } from './ipc.js';
 import type { ServerKind } from './options.js';
 import {
@@ -19,7 +18,7 @@ import {
   percentiles,
   type ReceivedCounts,
 } from './pacing.js';
-import { readUsage, type ServerUnderTest } from './servers.js';
+import { cpuShares, readUsage, type ServerUnderTest } from './servers.js';
 import type {
   PacedFinishMessage,
   PacedReportMessage,
@@ -91,7 +90,6 @@ const WORKER_CLOSE_MS = 20_000;
 
 const sleepUntil = (t: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, t - sharedClockMs())));
-const cpuPct = (us: number, windowMs: number) => (us / 1000 / windowMs) * 100;
 
 /** Split `ids` over `n` workers round-robin. */
 export function deal<T>(ids: readonly T[], n: number): T[][] {
@@ -185,16 +183,12 @@ export async function runLatencyScenario(server: ServerUnderTest, plan: LatencyP
       merged<ReceivedCounts>(results.map((r) => r.inbound)),
       sum((r) => r.malformed),
     );
-    const serverCpuPct = cpuPct(after.server.cpuUs - before.server.cpuUs, windowMs);
-    const redisCpuPct =
-      before.redisCpuUs !== undefined && after.redisCpuUs !== undefined
-        ? cpuPct(after.redisCpuUs - before.redisCpuUs, windowMs)
-        : undefined;
-    const loadCpuPct = cpuPct(
-      sum((r) => r.cpuUs),
+    const cpu = cpuShares(
+      before,
+      after,
       windowMs,
+      sum((r) => r.cpuUs),
     );
-    const machinePct = machineBusyPct(before.machine, after.machine);
     const unacked = sum((r) => r.unacked);
     return {
       server: server.kind,
@@ -208,13 +202,7 @@ export async function runLatencyScenario(server: ServerUnderTest, plan: LatencyP
       ownRtt: report.ownRtt,
       deviceToAppCount,
       appToDeviceCount,
-      serverCpuPct,
-      redisCpuPct,
-      loadCpuPct,
-      otherCpuPct:
-        machinePct === undefined
-          ? undefined
-          : Math.max(0, machinePct - serverCpuPct - (redisCpuPct ?? 0) - loadCpuPct),
+      ...cpu,
       serverLoopDelayP99Ms: after.server.loopDelayP99Ms,
       storeLatencyMs: after.server.storeLatencyMs,
       serverLatenessP99Ms: sent.latenessP99Ms,

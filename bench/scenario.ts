@@ -6,10 +6,9 @@
  */
 import { percentileOfSorted } from '@zerodrop/protocol';
 import { BenchChild } from './child.js';
-import { machineBusyPct } from './cpu.js';
 import type { ConnectedMessage, ResultMessage, RunMessage, WorkerPlan, WorkerResult } from './ipc.js';
 import type { BenchOptions, ServerKind } from './options.js';
-import { readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
+import { cpuShares, readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
 
 export interface ScenarioResult {
   readonly server: ServerKind;
@@ -78,8 +77,6 @@ function mergeSorted(results: readonly WorkerResult[]): number[] {
   // A typed array sorts numerically in native code; the percentile helper takes a plain array.
   return Array.from(all.sort());
 }
-
-const cpuPct = (us: number, windowMs: number) => (us / 1000 / windowMs) * 100;
 
 /** Run one scenario; `idPrefix` makes device ids unique across the whole run. */
 export async function runScenario(
@@ -151,17 +148,13 @@ function summarize(
   const sent = sum((r) => r.sent);
   const received = sum((r) => r.received);
   const windowMs = results[0]?.windowMs ?? measuredMs;
-  const redisUs =
-    before.redisCpuUs !== undefined && after.redisCpuUs !== undefined
-      ? after.redisCpuUs - before.redisCpuUs
-      : undefined;
-  const serverCpuPct = cpuPct(after.server.cpuUs - before.server.cpuUs, measuredMs);
-  const redisCpuPct = redisUs === undefined ? undefined : cpuPct(redisUs, measuredMs);
-  const loadCpuPct = cpuPct(
+  const cpu = cpuShares(
+    before,
+    after,
+    measuredMs,
     sum((r) => r.cpuUs),
     windowMs,
   );
-  const machinePct = machineBusyPct(before.machine, after.machine);
   return {
     server: server.kind,
     label: server.label,
@@ -182,13 +175,7 @@ function summarize(
     samplesDropped: sum((r) => r.samplesDropped),
     connectMs: Math.max(...connected.map((c) => c.connectMs)),
     drainMs: Math.max(...results.map((r) => r.drainMs)),
-    serverCpuPct,
-    redisCpuPct,
-    loadCpuPct,
-    otherCpuPct:
-      machinePct === undefined
-        ? undefined
-        : Math.max(0, machinePct - serverCpuPct - (redisCpuPct ?? 0) - loadCpuPct),
+    ...cpu,
     serverLoopDelayP99Ms: after.server.loopDelayP99Ms,
     storeLatencyMs: after.server.storeLatencyMs,
     ok: missing === 0 && duplicates === 0 && sent === received && sent > 0,

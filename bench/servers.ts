@@ -7,7 +7,7 @@
  */
 import { RedisProcess } from '../packages/server/src/test-support/processes.js';
 import { BenchChild } from './child.js';
-import { type MachineTicks, machineTicks, processCpuUs } from './cpu.js';
+import { type MachineTicks, machineBusyPct, machineTicks, processCpuUs } from './cpu.js';
 import type { ReadyMessage, Target, UsageMessage } from './ipc.js';
 import type { ServerKind } from './options.js';
 
@@ -58,6 +58,46 @@ export interface UsageReading {
 export async function readUsage(server: ServerUnderTest): Promise<UsageReading> {
   const usage = await server.child.request<UsageMessage>({ type: 'usage' }, 'usage', USAGE_REPLY_TIMEOUT_MS);
   return { server: usage, redisCpuUs: processCpuUs(server.redisPid), machine: machineTicks() };
+}
+
+/** Where the CPU went in a window, in percent of one core (the machine has `cpus × 100%`). */
+export interface CpuShares {
+  readonly serverCpuPct: number;
+  readonly redisCpuPct: number | undefined;
+  /** All load workers together. */
+  readonly loadCpuPct: number;
+  /** Everything else on the machine (other processes, kernel time not charged to ours). */
+  readonly otherCpuPct: number | undefined;
+}
+
+/**
+ * The server's, its Redis's and the load's CPU between two readings, and what the rest of the machine
+ * used meanwhile. `loadCpuUs` is the workers' own CPU time over `loadWindowMs`.
+ */
+export function cpuShares(
+  before: UsageReading,
+  after: UsageReading,
+  windowMs: number,
+  loadCpuUs: number,
+  loadWindowMs = windowMs,
+): CpuShares {
+  const pct = (us: number, ms: number) => (us / 1000 / ms) * 100;
+  const serverCpuPct = pct(after.server.cpuUs - before.server.cpuUs, windowMs);
+  const redisCpuPct =
+    before.redisCpuUs !== undefined && after.redisCpuUs !== undefined
+      ? pct(after.redisCpuUs - before.redisCpuUs, windowMs)
+      : undefined;
+  const loadCpuPct = pct(loadCpuUs, loadWindowMs);
+  const machinePct = machineBusyPct(before.machine, after.machine);
+  return {
+    serverCpuPct,
+    redisCpuPct,
+    loadCpuPct,
+    otherCpuPct:
+      machinePct === undefined
+        ? undefined
+        : Math.max(0, machinePct - serverCpuPct - (redisCpuPct ?? 0) - loadCpuPct),
+  };
 }
 
 export class ServerSet {
