@@ -18,7 +18,7 @@ import {
   percentiles,
   type ReceivedCounts,
 } from './pacing.js';
-import { cpuShares, readUsage, type ServerUnderTest } from './servers.js';
+import { type CpuShares, cpuShares, readUsage, type ServerUnderTest } from './servers.js';
 import type {
   PacedFinishMessage,
   PacedReportMessage,
@@ -42,7 +42,7 @@ export interface LatencyPlan {
   readonly idPrefix: string;
 }
 
-export interface LatencyResult {
+export interface LatencyResult extends CpuShares {
   readonly server: ServerKind;
   readonly label: string;
   readonly devices: number;
@@ -58,10 +58,6 @@ export interface LatencyResult {
   readonly ownRtt: { readonly p50: number; readonly p95: number; readonly p99: number } | undefined;
   readonly deviceToAppCount: DeliveryCount;
   readonly appToDeviceCount: DeliveryCount;
-  readonly serverCpuPct: number;
-  readonly redisCpuPct: number | undefined;
-  readonly loadCpuPct: number;
-  readonly otherCpuPct: number | undefined;
   readonly serverLoopDelayP99Ms: number;
   /** The resume store's command latency at the end of the window (gateway+redis; memory: 0). */
   readonly storeLatencyMs: { readonly p50: number; readonly p99: number } | undefined;

@@ -8,9 +8,23 @@ import { percentileOfSorted } from '@zerodrop/protocol';
 import { BenchChild } from './child.js';
 import type { ConnectedMessage, ResultMessage, RunMessage, WorkerPlan, WorkerResult } from './ipc.js';
 import type { BenchOptions, ServerKind } from './options.js';
-import { cpuShares, readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
+import { type CpuShares, cpuShares, readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
 
-export interface ScenarioResult {
+/** Counts summed over the workers (see WorkerResult). */
+type SummedCounts = Pick<
+  WorkerResult,
+  | 'sent'
+  | 'received'
+  | 'missing'
+  | 'duplicates'
+  | 'outOfOrder'
+  | 'reconnects'
+  | 'errors'
+  | 'firstError'
+  | 'samplesDropped'
+>;
+
+export interface ScenarioResult extends SummedCounts, CpuShares {
   readonly server: ServerKind;
   readonly label: string;
   readonly connections: number;
@@ -21,29 +35,10 @@ export interface ScenarioResult {
   readonly maxMs: number;
   /** Echoes inside the window (the latency sample). */
   readonly echoes: number;
-  readonly sent: number;
-  readonly received: number;
-  readonly missing: number;
-  readonly duplicates: number;
-  readonly outOfOrder: number;
-  readonly reconnects: number;
-  readonly errors: number;
-  readonly firstError: string | undefined;
-  readonly samplesDropped: number;
   /** Slowest worker's time to open all its connections. */
   readonly connectMs: number;
   /** Slowest worker's wait for the last outstanding echoes after the window. */
   readonly drainMs: number;
-  /** CPU use in the window, in percent of one core. */
-  readonly serverCpuPct: number;
-  readonly redisCpuPct: number | undefined;
-  /** All load workers together. */
-  readonly loadCpuPct: number;
-  /**
-   * Everything else on the machine in the window (other processes, kernel time not charged to ours),
-   * in percent of one core; the machine has `cpus × 100%`.
-   */
-  readonly otherCpuPct: number | undefined;
   /** The server's event-loop delay p99 over the window: how long a ready callback waited. */
   readonly serverLoopDelayP99Ms: number;
   /** The resume store's command latency at the end of the window (its last commands; memory: 0). */
