@@ -1,13 +1,16 @@
 /**
  * The Redis resume store (`REDIS_URL`): sessions survive an instance crash and move between
- * instances. Every key of a session shares the hash tag `{<session id>}`, so the layout works on
- * Redis Cluster; what must be atomic runs in the Lua scripts beside this file. The connection is
- * corked from the first command of a turn to the end of it, so every session's commands of that turn
- * leave in one write; ioredis's auto-pipelining, which does the same with a pipeline object per
- * turn, measured slower with `npm run bench` (docs/PERFORMANCE.md).
+ * instances. Every key of a session shares the hash tag `{<session id>}`; what must be atomic runs in
+ * the Lua scripts beside this file. The connection is corked from the first command of a turn to the
+ * end of it, so every session's commands of that turn leave in one write; ioredis's auto-pipelining,
+ * which does the same with a pipeline object per turn, measured slower with `npm run bench`
+ * (docs/PERFORMANCE.md). The appends of live sessions issued in one turn go further: one script call
+ * for all of them (append-batch.lua), which touches many sessions' keys at once and so needs one
+ * Redis, not a Cluster.
  *
  * Keys (prefix `zd:` by default):
- *   <p>{<sid>}:s      hash: device, epoch, token (hash), acked, processed, created, updated
+ *   <p>{<sid>}:s      hash: device, epoch, token (hash), acked, processed, created, updated, owner,
+ *                     claimed, kttl (when the key TTLs were last set)
  *   <p>{<sid>}:o      list: unacknowledged server→device payloads, oldest first (seq = acked + index + 1)
  *   <p>{<sid>}:t      tombstone of an expired session (kept `tombstoneTtl`)
  *   <p>dev:{<device>} the device's current session id
@@ -16,7 +19,8 @@
  *
  * Expiry is decided by the `updated` field, which every write refreshes inside its script; the
  * sorted set only says where to look. Redis key TTLs (TTL + tombstone TTL) are a leak guard, long
- * enough that the sweep always buries a session (and counts its messages) before Redis drops it.
+ * enough that the sweep always buries a session (and counts its messages) before Redis drops it;
+ * after every write a session's keys live at least that long (lib.lua), without a PEXPIRE per append.
  */
 import { readFileSync } from 'node:fs';
 import { createError, Errors, type Payload } from '@zerodrop/protocol';
@@ -51,6 +55,8 @@ interface Scripts {
     list: string,
     ...args: (string | Buffer | number)[]
   ): Promise<[number, string | number, string?]>;
+  /** `numkeys`, the keys in pairs, then the arguments (append-batch.lua). */
+  zdAppendBatch(numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<(number | string)[]>;
   zdUpdate(hash: string, list: string, ...args: (string | number)[]): Promise<number>;
   zdBuryBuffer(
     hash: string,
@@ -65,6 +71,20 @@ type ScriptedRedis = Redis & Scripts;
 
 /** Backlog writes replayed per pipelined batch after an outage. */
 const FLUSH_BATCH = 500;
+/** Most appends in one append-batch.lua call: bounds how long one script holds Redis (about 1 ms). */
+const APPEND_BATCH = 200;
+
+/** An append of a live session waiting for the end of its turn, to leave with the turn's others. */
+interface TurnAppend {
+  readonly sessionId: string;
+  readonly epoch: string;
+  readonly seq: number;
+  readonly payload: Payload;
+  readonly max: number;
+  readonly progress: SessionProgress | undefined;
+  readonly resolve: (outcome: AppendOutcome) => void;
+  readonly reject: (err: unknown) => void;
+}
 
 const JSON_TAG = 0x6a; // 'j'
 const BINARY_TAG = 0x62; // 'b'
@@ -86,6 +106,17 @@ export function encodePayload(p: Payload): Buffer {
 export function decodePayload(b: Buffer): Payload {
   if (b[0] === JSON_TAG) return { kind: 'json', json: b.toString('utf8', 1) };
   return { kind: 'binary', bytes: new Uint8Array(b.subarray(1)) };
+}
+
+/** An append script's answer: ok and the seq, or the reason it was refused (and the owner). */
+function appendOutcome(
+  ok: number | string,
+  value: number | string,
+  holder: number | string | undefined,
+): AppendOutcome {
+  if (Number(ok) === 1) return { ok: true, seq: Number(value) };
+  if (value === 'owned') return { ok: false, reason: 'owned', owner: String(holder) };
+  return { ok: false, reason: String(value) as 'buffer_full' | 'not_found' | 'conflict' | 'not_owner' };
 }
 
 export interface RedisResumeStoreOptions extends ResumeStoreOptions {
@@ -128,6 +159,8 @@ export class RedisResumeStore implements ResumeStore {
   /** Redis's run id: a new one means it restarted and may have lost what its last snapshot missed. */
   #runId = '';
   #corked = false;
+  /** This turn's appends of live sessions, sent together at its end (see `append`). */
+  #turnAppends: TurnAppend[] | undefined;
   #resets = 0;
   readonly #probeEveryMs: number;
   readonly #instanceId: string;
@@ -158,10 +191,13 @@ export class RedisResumeStore implements ResumeStore {
     this.#redis.on('close', () => {
       this.#available = false;
     });
-    this.#redis.defineCommand('zdWriteSession', { numberOfKeys: 2, lua: script('write-session') });
-    this.#redis.defineCommand('zdGet', { numberOfKeys: 2, lua: script('get') });
-    this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: script('progress') + script('append') });
-    this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: script('progress') + script('update') });
+    // The scripts that write a session share lib.lua (key TTLs, progress, one append).
+    const lib = script('lib');
+    this.#redis.defineCommand('zdWriteSession', { numberOfKeys: 2, lua: lib + script('write-session') });
+    this.#redis.defineCommand('zdGet', { numberOfKeys: 2, lua: lib + script('get') });
+    this.#redis.defineCommand('zdAppend', { numberOfKeys: 2, lua: lib + script('append') });
+    this.#redis.defineCommand('zdAppendBatch', { lua: lib + script('append-batch') });
+    this.#redis.defineCommand('zdUpdate', { numberOfKeys: 2, lua: lib + script('update') });
     this.#redis.defineCommand('zdBury', { numberOfKeys: 3, lua: script('bury') });
     this.#redis.defineCommand('zdUnlinkDevice', { numberOfKeys: 1, lua: script('unlink-device') });
   }
@@ -267,7 +303,7 @@ export class RedisResumeStore implements ResumeStore {
    * store_unavailable only when the backlog is full. Replayed writes are idempotent (see the scripts).
    */
   async #write<T>(op: () => Promise<T>, queued: T): Promise<T> {
-    if (this.#available && this.#backlog.length === 0) {
+    if (this.#writesDirectly) {
       try {
         return await this.#timed(op);
       } catch (err) {
@@ -275,6 +311,16 @@ export class RedisResumeStore implements ResumeStore {
         this.#available = false;
       }
     }
+    return this.#enqueue(op, queued);
+  }
+
+  /** Redis answers and nothing waits in the backlog: a write may go straight to Redis. */
+  get #writesDirectly(): boolean {
+    return this.#available && this.#backlog.length === 0;
+  }
+
+  /** Queue a write that could not reach Redis, in order; refused once the backlog is full. */
+  #enqueue<T>(op: () => Promise<T>, queued: T): T {
     if (this.#backlog.length >= this.#maxBacklog) {
       throw createError(
         Errors.STORE_UNAVAILABLE,
@@ -334,9 +380,12 @@ export class RedisResumeStore implements ResumeStore {
     return gen;
   }
 
-  async #timed<T>(op: () => Promise<T>): Promise<T> {
+  /** Run one command (or script call) of `writes` writes; every command goes through here. */
+  async #timed<T>(op: () => Promise<T>, writes = 1): Promise<T> {
+    // Appends waiting for the end of the turn go first: no command overtakes one issued before it.
+    if (this.#turnAppends) this.#sendTurnAppends();
     const started = performance.now();
-    this.#pending++;
+    this.#pending += writes;
     this.#corkForThisTurn();
     try {
       return await op();
@@ -344,7 +393,7 @@ export class RedisResumeStore implements ResumeStore {
       this.#fail(err as Error);
       throw err;
     } finally {
-      this.#pending--;
+      this.#pending -= writes;
       this.#latency.add(performance.now() - started);
     }
   }
@@ -504,6 +553,12 @@ export class RedisResumeStore implements ResumeStore {
     }, undefined);
   }
 
+  /**
+   * An append of a live session waits for the end of the turn, and every session's appends of that
+   * turn go to Redis in one script call (append-batch.lua), each answered as if it ran alone: a burst
+   * of replies costs Redis and ioredis one command, not one per message. While Redis is away, the
+   * appends go to the backlog one by one, in order, like every other write.
+   */
   append(
     sessionId: string,
     epoch: string,
@@ -511,11 +566,91 @@ export class RedisResumeStore implements ResumeStore {
     maxUnacked: number,
     progress?: SessionProgress,
   ): Promise<AppendOutcome> {
-    const queued: AppendOutcome = { ok: true, seq: message.seq };
-    return this.#write(
-      () =>
-        this.#append(sessionId, epoch, message.seq, message.payload, maxUnacked, this.#instanceId, progress),
-      queued,
+    if (!this.#writesDirectly) {
+      return this.#write(
+        () =>
+          this.#append(
+            sessionId,
+            epoch,
+            message.seq,
+            message.payload,
+            maxUnacked,
+            this.#instanceId,
+            progress,
+          ),
+        { ok: true, seq: message.seq },
+      );
+    }
+    return new Promise((resolve, reject) => {
+      if (!this.#turnAppends) {
+        this.#turnAppends = [];
+        process.nextTick(() => this.#sendTurnAppends());
+      }
+      this.#turnAppends.push({
+        sessionId,
+        epoch,
+        seq: message.seq,
+        payload: message.payload,
+        max: maxUnacked,
+        progress,
+        resolve,
+        reject,
+      });
+    });
+  }
+
+  #sendTurnAppends(): void {
+    const turn = this.#turnAppends;
+    if (!turn) return;
+    this.#turnAppends = undefined;
+    if (turn.length <= APPEND_BATCH) {
+      this.#sendAppends(turn);
+      return;
+    }
+    for (let i = 0; i < turn.length; i += APPEND_BATCH) this.#sendAppends(turn.slice(i, i + APPEND_BATCH));
+  }
+
+  #sendAppends(batch: readonly TurnAppend[]): void {
+    const one = (a: TurnAppend) => () =>
+      this.#append(a.sessionId, a.epoch, a.seq, a.payload, a.max, this.#instanceId, a.progress);
+    if (batch.length === 1 || !this.#writesDirectly) {
+      for (const a of batch) this.#write(one(a), { ok: true, seq: a.seq }).then(a.resolve, a.reject);
+      return;
+    }
+    const keys: string[] = [];
+    const args: (string | number | Buffer)[] = [this.#now(), this.#keyTtlMs, this.#instanceId];
+    for (const a of batch) {
+      keys.push(this.#key(a.sessionId, 's'), this.#key(a.sessionId, 'o'));
+      args.push(
+        a.epoch,
+        a.seq,
+        encodePayload(a.payload),
+        a.max,
+        a.progress?.acked ?? '',
+        a.progress?.processed ?? '',
+      );
+    }
+    this.#timed(() => this.#redis.zdAppendBatch(keys.length, ...keys, ...args), batch.length).then(
+      (r) => {
+        for (const [i, a] of batch.entries())
+          a.resolve(appendOutcome(r[3 * i]!, r[3 * i + 1]!, r[3 * i + 2]!));
+      },
+      (err: unknown) => {
+        if (err instanceof ReplyError) {
+          for (const a of batch) a.reject(err);
+          return;
+        }
+        // Redis went away with the batch: each append goes to the backlog, in order, and is replayed
+        // on its own (appends are idempotent, so one Redis did apply is answered ok again).
+        this.#available = false;
+        for (const a of batch) {
+          try {
+            a.resolve(this.#enqueue(one(a), { ok: true, seq: a.seq }));
+          } catch (e) {
+            a.reject(e);
+          }
+        }
+      },
     );
   }
 
@@ -552,9 +687,7 @@ export class RedisResumeStore implements ResumeStore {
         progress?.processed ?? '',
       ),
     );
-    if (ok === 1) return { ok: true, seq: Number(value) };
-    if (value === 'owned') return { ok: false, reason: 'owned', owner: String(holder) };
-    return { ok: false, reason: String(value) as 'buffer_full' | 'not_found' | 'conflict' | 'not_owner' };
+    return appendOutcome(ok, value, holder);
   }
 
   /** One update script: `value` and `value2` are the op's arguments (see update.lua). */
