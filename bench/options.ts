@@ -24,7 +24,7 @@ export interface BenchOptions {
   readonly json: boolean;
   /** Where the results file is written. */
   readonly out: string;
-  /** When set, gateway children run with `--cpu-prof` and write their profiles here. */
+  /** When set, gateway children run with `--cpu-prof` and write their profiles here (load workers in `load/`). */
   readonly cpuProfDir: string | undefined;
   /** Which suites run, in this order. */
   readonly suites: readonly SuiteName[];
@@ -52,7 +52,7 @@ throughput suite:
 
   --json                  print the results as JSON on stdout
   --out bench/results.json      where to write the results
-  --cpu-prof DIR          profile the gateway children (node --cpu-prof) into DIR
+  --cpu-prof DIR          profile the gateway children (node --cpu-prof) into DIR, the load workers into DIR/load
   --help                  this text`;
 
 export class UsageError extends Error {}

@@ -88,6 +88,7 @@ export async function runScenario(
     for (const [i, share] of shares.entries()) {
       const worker = BenchChild.start(new URL('./load-worker.ts', import.meta.url), {
         name: `load worker ${i + 1} (${server.label}, ${connections} connections)`,
+        nodeFlags: options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', `${options.cpuProfDir}/load`] : [],
       });
       workers.push(worker);
       const plan: WorkerPlan = {
