@@ -237,6 +237,18 @@ describe('ack batching', () => {
     await h.client.close();
   });
 
+  it('still acks a delivery that follows one whose ack rode on data', async () => {
+    const h = await connected({ ackDelayMs: 20 });
+    h.socket.deliverData(1, 'q1');
+    h.client.send('answer');
+    h.socket.deliverData(2, 'q2');
+    await until(() => h.socket.framesOf('ack').length > 0, 'the ack for the second delivery');
+    await sleep(40);
+    assert.deepEqual(h.socket.framesOf('ack'), [{ t: 'ack', ack: 2 }]);
+    assert.deepEqual(h.socket.framesOf('msg'), [{ t: 'msg', seq: 1, ack: 1, data: 'answer' }]);
+    await h.client.close();
+  });
+
   it('applies acks piggybacked on the server data and pings', async () => {
     const h = await connected();
     h.client.send('a');

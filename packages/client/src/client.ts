@@ -316,7 +316,7 @@ export class ZerodropClient {
           },
         }
       : { t: 'hello' as const, v: PROTOCOL_VERSION, device: this.#options.deviceId };
-    this.#acks.sent();
+    this.#acks.stop();
     conn.send(encodeControl(hello));
   }
 
@@ -344,7 +344,7 @@ export class ZerodropClient {
   /** Forget the current connection: nothing more is written on it, and its timers stop. */
   #detach(): void {
     this.#conn = undefined;
-    this.#acks.sent();
+    this.#acks.stop();
     if (this.#moveTimer !== undefined) clearTimeout(this.#moveTimer);
     this.#moveTimer = undefined;
     this.#sender.detach();
@@ -475,7 +475,7 @@ export class ZerodropClient {
     this.#idOffset += old.acked;
     this.#sender = next;
     this.#receiver = new ReliableReceiver();
-    this.#acks.sent();
+    this.#acks.stop();
   }
 
   /** Apply a cumulative ack from the server; false when it broke the protocol (the connection is gone). */
@@ -592,7 +592,7 @@ export class ZerodropClient {
     this.#reconnectTimer = undefined;
     if (this.#moveTimer !== undefined) clearTimeout(this.#moveTimer);
     this.#moveTimer = undefined;
-    this.#acks.sent();
+    this.#acks.stop();
   }
 }
 
