@@ -94,8 +94,19 @@ describe('instance crash', () => {
       redelivered += checkDeviceToServer(d.id, d.sent, seenByApp).redelivered;
       checkServerToDevice(d.id, d.received, accepted.get(d.id)!, unknown.get(d.id)!);
     }
-    // At most one message per device can sit between "handler resolved" and "recorded" at the kill.
-    assert.ok(redelivered <= DEVICES, `redeliveries (${redelivered}) stay within the crash window`);
+    // B resumes each device after the processed mark A stored last, so what B sees again is exactly
+    // what A handled after that mark: the tail of A's arrivals, never an older message. How long that
+    // tail is depends on how far the mark write lagged at the kill (more on a busy machine).
+    for (const d of fleet) {
+      const onA = a.received.filter((m) => m.deviceId === d.id).map((m) => m.id);
+      const onB = new Set(b.received.filter((m) => m.deviceId === d.id).map((m) => m.id));
+      const again = onA.filter((id) => onB.has(id));
+      assert.deepEqual(
+        again,
+        onA.slice(onA.length - again.length),
+        `${d.id}: only A's last arrivals come again`,
+      );
+    }
     t.diagnostic(`device→server redeliveries by id after the kill: ${redelivered}`);
 
     const { body } = await getJson<{ ws_metrics: Record<string, number>; instance: string }>(
