@@ -195,17 +195,55 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
     it('keeps many concurrent appends in order', async () => {
       const s = newSession();
       await store.createSession(s);
+      // More than one batch's worth in one turn (a store may split them): still in order.
       const results = await Promise.all(
-        Array.from({ length: 100 }, (_, i) =>
-          store.append(s.sessionId, s.epoch, { seq: i + 1, payload: json(i + 1) }, 200),
+        Array.from({ length: 450 }, (_, i) =>
+          store.append(s.sessionId, s.epoch, { seq: i + 1, payload: json(i + 1) }, 500),
         ),
       );
       assert.ok(results.every((r) => r.ok));
       const rec = await store.getSession(s.sessionId);
       assert.deepEqual(
         rec?.outbound.map((m) => m.seq),
-        Array.from({ length: 100 }, (_, i) => i + 1),
+        Array.from({ length: 450 }, (_, i) => i + 1),
       );
+    });
+
+    it('answers each append issued in the same turn on its own, across sessions', async () => {
+      const [a, b, c] = [newSession(), newSession(), newSession()];
+      for (const x of [a, b, c]) await store.createSession(x);
+      await store.append(b.sessionId, b.epoch, { seq: 1, payload: json('b1') }, 1);
+      // One turn: what one store may send as a single batch must still answer per append.
+      const results = await Promise.all([
+        store.append(a.sessionId, a.epoch, { seq: 1, payload: json('a1') }, 5),
+        store.append(b.sessionId, b.epoch, { seq: 2, payload: json('b2') }, 1),
+        store.append(c.sessionId, 'stale.epoch', { seq: 1, payload: json('c1') }, 5),
+        store.append(a.sessionId, a.epoch, { seq: 3, payload: json('a3') }, 5),
+        store.append(a.sessionId, a.epoch, { seq: 2, payload: json('a2') }, 5, { processed: 4 }),
+        store.append(b.sessionId, b.epoch, { seq: 2, payload: json('b2') }, 1, { acked: 1 }),
+        store.append('s_never', 'gen.0', { seq: 1, payload: json('x') }, 5),
+      ]);
+      assert.deepEqual(results, [
+        { ok: true, seq: 1 },
+        { ok: false, reason: 'buffer_full' },
+        { ok: false, reason: 'not_found' },
+        { ok: false, reason: 'conflict' },
+        { ok: true, seq: 2 },
+        { ok: true, seq: 2 },
+        { ok: false, reason: 'not_found' },
+      ]);
+      const [ra, rb, rc] = await Promise.all([a, b, c].map((x) => store.getSession(x.sessionId)));
+      assert.deepEqual(
+        ra?.outbound.map((m) => m.payload),
+        [json('a1'), json('a2')],
+      );
+      assert.equal(ra?.inProcessed, 4);
+      assert.equal(rb?.outAcked, 1);
+      assert.deepEqual(
+        rb?.outbound.map((m) => m.payload),
+        [json('b2')],
+      );
+      assert.deepEqual(rc?.outbound, []);
     });
 
     it('trims on ack, ignores stale acks and caps an ack at the last message', async () => {
