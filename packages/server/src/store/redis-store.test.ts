@@ -114,18 +114,15 @@ describe('Redis store', () => {
         store.append(a.sessionId, a.epoch, { seq: 1, payload: json('a1') }, 10),
         store.append(b.sessionId, b.epoch, { seq: 1, payload: json('b1') }, 10),
         store.append(a.sessionId, a.epoch, { seq: 2, payload: json('a2') }, 10),
+        store.saveProgress(b.sessionId, b.epoch, { processed: 5 }),
       ]);
-      assert.deepEqual(turn, [
-        { ok: true, seq: 1 },
-        { ok: true, seq: 1 },
-        { ok: true, seq: 2 },
-      ]);
+      assert.deepEqual(turn, [{ ok: true, seq: 1 }, { ok: true, seq: 1 }, { ok: true, seq: 2 }, undefined]);
       assert.equal(store.metrics().status, 'degraded');
       assert.deepEqual(await store.append(a.sessionId, a.epoch, { seq: 3, payload: json('a3') }, 10), {
         ok: true,
         seq: 3,
       });
-      assert.ok(store.metrics().pending_writes >= 4);
+      assert.ok(store.metrics().pending_writes >= 5);
       process.kill(own.pid!, 'SIGCONT');
       await waitFor(() => store.metrics().status === 'ready', 'the store to catch up', 10_000);
       const [ra, rb] = await Promise.all([store.getSession(a.sessionId), store.getSession(b.sessionId)]);
@@ -137,6 +134,7 @@ describe('Redis store', () => {
         rb?.outbound.map((m) => m.payload),
         [json('b1')],
       );
+      assert.equal(rb?.inProcessed, 5);
     } finally {
       if (own.pid) process.kill(own.pid, 'SIGCONT');
       await store.close();

@@ -71,15 +71,18 @@ type ScriptedRedis = Redis & Scripts;
 
 /** Backlog writes replayed per pipelined batch after an outage. */
 const FLUSH_BATCH = 500;
-/** Most appends in one append-batch.lua call: bounds how long one script holds Redis (about 1 ms). */
-const APPEND_BATCH = 200;
+/** Most writes in one append-batch.lua call: bounds how long one script holds Redis (about 2 ms). */
+const TURN_BATCH = 200;
 
-/** An append of a live session waiting for the end of its turn, to leave with the turn's others. */
-interface TurnAppend {
+/**
+ * A write of a live session waiting for the end of its turn, to leave with the turn's others: an
+ * append (with the progress it carries, if any), or a progress save on its own (`seq` 0, no payload).
+ */
+interface TurnWrite {
   readonly sessionId: string;
   readonly epoch: string;
   readonly seq: number;
-  readonly payload: Payload;
+  readonly payload: Payload | undefined;
   readonly max: number;
   readonly progress: SessionProgress | undefined;
   readonly resolve: (outcome: AppendOutcome) => void;
@@ -158,9 +161,11 @@ export class RedisResumeStore implements ResumeStore {
   #recovering = false;
   /** Redis's run id: a new one means it restarted and may have lost what its last snapshot missed. */
   #runId = '';
-  #corked = false;
-  /** This turn's appends of live sessions, sent together at its end (see `append`). */
-  #turnAppends: TurnAppend[] | undefined;
+  /** The Redis socket while it is corked for this turn. */
+  #corked: { uncork(): void } | undefined;
+  #turnEnding = false;
+  /** This turn's writes of live sessions, sent together at its end (see `append`). */
+  #turnWrites: TurnWrite[] | undefined;
   #resets = 0;
   readonly #probeEveryMs: number;
   readonly #instanceId: string;
@@ -382,8 +387,8 @@ export class RedisResumeStore implements ResumeStore {
 
   /** Run one command (or script call) of `writes` writes; every command goes through here. */
   async #timed<T>(op: () => Promise<T>, writes = 1): Promise<T> {
-    // Appends waiting for the end of the turn go first: no command overtakes one issued before it.
-    if (this.#turnAppends) this.#sendTurnAppends();
+    // Writes waiting for the end of the turn go first: no command overtakes one issued before it.
+    if (this.#turnWrites) this.#sendTurnWrites();
     const started = performance.now();
     this.#pending += writes;
     this.#corkForThisTurn();
@@ -399,20 +404,37 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   /**
-   * Hold the connection's writes until the end of this turn, so the commands of every session issued
-   * in one turn (a batch of replies resolves many at once) leave in one write instead of one each.
+   * Hold the connection's writes until the end of this pass of the event loop, so the commands of
+   * every session issued in it (every device socket that had data, a batch of replies resolving many
+   * at once) leave in one write instead of one each.
    */
   #corkForThisTurn(): void {
     if (this.#corked) return;
     const socket = this.#redis.stream;
     if (!socket || typeof socket.cork !== 'function' || this.#redis.status !== 'ready') return;
     socket.cork();
-    this.#corked = true;
-    process.nextTick(() => {
-      this.#corked = false;
-      socket.uncork();
-    });
+    this.#corked = socket;
+    this.#endTurnSoon();
   }
+
+  /**
+   * The end of a turn is the check phase of this pass of the event loop (`setImmediate`): after the
+   * callbacks of every socket that was ready together, not after each one (`process.nextTick`), so a
+   * turn batches the writes of all the device sockets one poll found with data.
+   */
+  #endTurnSoon(): void {
+    if (this.#turnEnding) return;
+    this.#turnEnding = true;
+    setImmediate(this.#endTurn);
+  }
+
+  readonly #endTurn = (): void => {
+    this.#turnEnding = false;
+    this.#sendTurnWrites();
+    const corked = this.#corked;
+    this.#corked = undefined;
+    corked?.uncork();
+  };
 
   #fail(err: Error): void {
     this.#errors++;
@@ -554,10 +576,10 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   /**
-   * An append of a live session waits for the end of the turn, and every session's appends of that
-   * turn go to Redis in one script call (append-batch.lua), each answered as if it ran alone: a burst
-   * of replies costs Redis and ioredis one command, not one per message. While Redis is away, the
-   * appends go to the backlog one by one, in order, like every other write.
+   * The writes of live sessions (appends, progress saves) wait for the end of the turn, and every
+   * session's writes of that turn go to Redis in one script call (append-batch.lua), each answered as
+   * if it ran alone: a pass of the event loop costs Redis and ioredis one command, not one per
+   * message. While Redis is away they go to the backlog one by one, in order, like every other write.
    */
   append(
     sessionId: string,
@@ -566,88 +588,95 @@ export class RedisResumeStore implements ResumeStore {
     maxUnacked: number,
     progress?: SessionProgress,
   ): Promise<AppendOutcome> {
-    if (!this.#writesDirectly) {
-      return this.#write(
-        () =>
-          this.#append(
-            sessionId,
-            epoch,
-            message.seq,
-            message.payload,
-            maxUnacked,
-            this.#instanceId,
-            progress,
-          ),
-        { ok: true, seq: message.seq },
-      );
-    }
+    return this.#turnWrite(sessionId, epoch, message.seq, message.payload, maxUnacked, progress);
+  }
+
+  saveProgress(sessionId: string, epoch: string, progress: SessionProgress): Promise<void> {
+    return this.#turnWrite(sessionId, epoch, 0, undefined, 0, progress).then(() => undefined);
+  }
+
+  #turnWrite(
+    sessionId: string,
+    epoch: string,
+    seq: number,
+    payload: Payload | undefined,
+    max: number,
+    progress: SessionProgress | undefined,
+  ): Promise<AppendOutcome> {
+    const write = { sessionId, epoch, seq, payload, max, progress };
+    if (!this.#writesDirectly) return this.#write(this.#writeAlone(write), { ok: true, seq });
     return new Promise((resolve, reject) => {
-      if (!this.#turnAppends) {
-        this.#turnAppends = [];
-        process.nextTick(() => this.#sendTurnAppends());
+      if (!this.#turnWrites) {
+        this.#turnWrites = [];
+        this.#endTurnSoon();
       }
-      this.#turnAppends.push({
-        sessionId,
-        epoch,
-        seq: message.seq,
-        payload: message.payload,
-        max: maxUnacked,
-        progress,
-        resolve,
-        reject,
-      });
+      this.#turnWrites.push({ ...write, resolve, reject });
     });
   }
 
-  #sendTurnAppends(): void {
-    const turn = this.#turnAppends;
-    if (!turn) return;
-    this.#turnAppends = undefined;
-    if (turn.length <= APPEND_BATCH) {
-      this.#sendAppends(turn);
-      return;
-    }
-    for (let i = 0; i < turn.length; i += APPEND_BATCH) this.#sendAppends(turn.slice(i, i + APPEND_BATCH));
+  /** One turn write as its own script call (the backlog replays them so, one at a time). */
+  #writeAlone(w: Omit<TurnWrite, 'resolve' | 'reject'>): () => Promise<AppendOutcome> {
+    const { sessionId, epoch, seq, payload, max, progress } = w;
+    if (payload) return () => this.#append(sessionId, epoch, seq, payload, max, this.#instanceId, progress);
+    return async () => {
+      await this.#updateNow(sessionId, epoch, 'progress', progress?.acked ?? '', progress?.processed ?? '');
+      return { ok: true, seq };
+    };
   }
 
-  #sendAppends(batch: readonly TurnAppend[]): void {
-    const one = (a: TurnAppend) => () =>
-      this.#append(a.sessionId, a.epoch, a.seq, a.payload, a.max, this.#instanceId, a.progress);
+  #sendTurnWrites(): void {
+    const turn = this.#turnWrites;
+    if (!turn) return;
+    this.#turnWrites = undefined;
+    if (turn.length <= TURN_BATCH) {
+      this.#sendBatch(turn);
+      return;
+    }
+    for (let i = 0; i < turn.length; i += TURN_BATCH) this.#sendBatch(turn.slice(i, i + TURN_BATCH));
+  }
+
+  #sendBatch(batch: readonly TurnWrite[]): void {
     if (batch.length === 1 || !this.#writesDirectly) {
-      for (const a of batch) this.#write(one(a), { ok: true, seq: a.seq }).then(a.resolve, a.reject);
+      for (const w of batch)
+        this.#write(this.#writeAlone(w), { ok: true, seq: w.seq }).then(w.resolve, w.reject);
       return;
     }
     const keys: string[] = [];
     const args: (string | number | Buffer)[] = [this.#now(), this.#keyTtlMs, this.#instanceId];
-    for (const a of batch) {
-      keys.push(this.#key(a.sessionId, 's'), this.#key(a.sessionId, 'o'));
+    for (const w of batch) {
+      keys.push(this.#key(w.sessionId, 's'), this.#key(w.sessionId, 'o'));
       args.push(
-        a.epoch,
-        a.seq,
-        encodePayload(a.payload),
-        a.max,
-        a.progress?.acked ?? '',
-        a.progress?.processed ?? '',
+        w.payload ? 'a' : 'p',
+        w.epoch,
+        w.seq,
+        w.payload ? encodePayload(w.payload) : '',
+        w.max,
+        w.progress?.acked ?? '',
+        w.progress?.processed ?? '',
       );
     }
     this.#timed(() => this.#redis.zdAppendBatch(keys.length, ...keys, ...args), batch.length).then(
       (r) => {
-        for (const [i, a] of batch.entries())
-          a.resolve(appendOutcome(r[3 * i]!, r[3 * i + 1]!, r[3 * i + 2]!));
+        for (const [i, w] of batch.entries()) {
+          w.resolve(
+            w.payload ? appendOutcome(r[3 * i]!, r[3 * i + 1]!, r[3 * i + 2]!) : { ok: true, seq: 0 },
+          );
+        }
       },
       (err: unknown) => {
         if (err instanceof ReplyError) {
-          for (const a of batch) a.reject(err);
+          for (const w of batch) w.reject(err);
           return;
         }
-        // Redis went away with the batch: each append goes to the backlog, in order, and is replayed
-        // on its own (appends are idempotent, so one Redis did apply is answered ok again).
+        // Redis went away with the batch: each write goes to the backlog, in order, and is replayed
+        // on its own (appends are idempotent and progress only moves forward, so one Redis did apply
+        // is answered the same again).
         this.#available = false;
-        for (const a of batch) {
+        for (const w of batch) {
           try {
-            a.resolve(this.#enqueue(one(a), { ok: true, seq: a.seq }));
+            w.resolve(this.#enqueue(this.#writeAlone(w), { ok: true, seq: w.seq }));
           } catch (e) {
-            a.reject(e);
+            w.reject(e);
           }
         }
       },
@@ -660,9 +689,10 @@ export class RedisResumeStore implements ResumeStore {
     maxUnacked: number,
     expectedOwner = '',
   ): Promise<AppendOutcome> {
-    return this.#append(sessionId, '', 0, payload, maxUnacked, expectedOwner);
+    return this.#timed(() => this.#append(sessionId, '', 0, payload, maxUnacked, expectedOwner));
   }
 
+  /** One append script call, not timed: callers go through `#timed` (appendNext) or `#write`. */
   async #append(
     sessionId: string,
     epoch: string,
@@ -672,20 +702,18 @@ export class RedisResumeStore implements ResumeStore {
     owner: string,
     progress?: SessionProgress,
   ): Promise<AppendOutcome> {
-    const [ok, value, holder] = await this.#timed(() =>
-      this.#redis.zdAppend(
-        this.#key(sessionId, 's'),
-        this.#key(sessionId, 'o'),
-        epoch,
-        seq,
-        encodePayload(payload),
-        max,
-        this.#now(),
-        this.#keyTtlMs,
-        owner,
-        progress?.acked ?? '',
-        progress?.processed ?? '',
-      ),
+    const [ok, value, holder] = await this.#redis.zdAppend(
+      this.#key(sessionId, 's'),
+      this.#key(sessionId, 'o'),
+      epoch,
+      seq,
+      encodePayload(payload),
+      max,
+      this.#now(),
+      this.#keyTtlMs,
+      owner,
+      progress?.acked ?? '',
+      progress?.processed ?? '',
     );
     return appendOutcome(ok, value, holder);
   }
@@ -698,24 +726,26 @@ export class RedisResumeStore implements ResumeStore {
     value: string | number,
     value2: string | number = '',
   ): Promise<void> {
-    await this.#write(
-      () =>
-        this.#redis.zdUpdate(
-          this.#key(sessionId, 's'),
-          this.#key(sessionId, 'o'),
-          epoch,
-          op,
-          value,
-          this.#now(),
-          this.#keyTtlMs,
-          value2,
-        ),
-      0,
-    );
+    await this.#write(() => this.#updateNow(sessionId, epoch, op, value, value2), 0);
   }
 
-  saveProgress(sessionId: string, epoch: string, progress: SessionProgress): Promise<void> {
-    return this.#update(sessionId, epoch, 'progress', progress.acked ?? '', progress.processed ?? '');
+  #updateNow(
+    sessionId: string,
+    epoch: string,
+    op: string,
+    value: string | number,
+    value2: string | number = '',
+  ): Promise<number> {
+    return this.#redis.zdUpdate(
+      this.#key(sessionId, 's'),
+      this.#key(sessionId, 'o'),
+      epoch,
+      op,
+      value,
+      this.#now(),
+      this.#keyTtlMs,
+      value2,
+    );
   }
 
   rotateToken(sessionId: string, epoch: string, tokenHash: string): Promise<void> {

@@ -36,6 +36,32 @@ local function apply_progress(kl, held, len, stored_processed, acked, processed,
   return held, len
 end
 
+-- Refresh the key TTLs when the last refresh (`kttl`, as read from the hash) is older than the slack;
+-- adds `kttl` to `fields` when it does. A list created since the last refresh (`list_new`) gets its
+-- TTL in any case: RPUSH on a missing key makes one without.
+local function refresh_ttl_if_due(kh, kl, now, ttl, kttl, list_exists, list_new, fields)
+  if tonumber(now) - tonumber(kttl or 0) >= ttl_slack(ttl) then
+    fields[#fields + 1] = 'kttl'
+    fields[#fields + 1] = now
+    refresh_ttl(kh, kl, ttl, list_exists)
+  elseif list_new then
+    redis.call('PEXPIRE', kl, tonumber(ttl) + ttl_slack(ttl))
+  end
+end
+
+-- Save a session's progress for its current epoch ('' matches any): update.lua's 'progress' op, and
+-- a progress op of append-batch.lua. Returns 1, or 0 when the session or that epoch is gone.
+local function save_progress(kh, kl, epoch, acked, processed, now, ttl)
+  local f = redis.call('HMGET', kh, 'epoch', 'acked', 'processed', 'kttl')
+  if not f[1] or (epoch ~= '' and f[1] ~= epoch) then return 0 end
+  local fields = {'updated', now}
+  local len = redis.call('LLEN', kl)
+  local _, left = apply_progress(kl, tonumber(f[2]), len, f[3], acked, processed, fields)
+  refresh_ttl_if_due(kh, kl, now, ttl, f[4], left > 0, false, fields)
+  redis.call('HSET', kh, unpack(fields))
+  return 1
+end
+
 -- Append one server->device message to the session at `kh` (hash) and `kl` (outbound list).
 --   seq > 0: the owner appends the seq it assigned; `owner` must be the session's owner.
 --   seq = 0: the store assigns the seq (no live owner); `owner` is the owner the caller expects
@@ -77,14 +103,7 @@ local function append_one(kh, kl, epoch, seq, payload, max, now, ttl, owner, ack
       redis.call('RPUSH', kl, payload)
       fields[#fields + 1] = 'updated'
       fields[#fields + 1] = now
-      if tonumber(now) - tonumber(f[5] or 0) >= ttl_slack(ttl) then
-        fields[#fields + 1] = 'kttl'
-        fields[#fields + 1] = now
-        refresh_ttl(kh, kl, ttl, true)
-      elseif len == 0 then
-        -- RPUSH created the list (an ack had emptied it): it needs a TTL of its own.
-        redis.call('PEXPIRE', kl, tonumber(ttl) + ttl_slack(ttl))
-      end
+      refresh_ttl_if_due(kh, kl, now, ttl, f[5], true, len == 0, fields)
       result = {1, seq}
     end
   end

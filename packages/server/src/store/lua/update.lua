@@ -1,13 +1,14 @@
 -- Monotonic or idempotent updates of the current epoch. KEYS: session hash, outbound list.
 -- ARGV: epoch, op ('progress' | 'token' | 'touch'), value, now, key ttl ms, value2.
 --   progress: value = the device's ack, value2 = the last device->server seq processed (lib.lua).
-local f = redis.call('HMGET', KEYS[1], 'epoch', 'acked', 'processed')
-if not f[1] or (ARGV[1] ~= '' and f[1] ~= ARGV[1]) then return 0 end
-local op = ARGV[2]
+--   token: value = the new token hash. touch: refreshes `updated` and the key TTLs.
+if ARGV[2] == 'progress' then
+  return save_progress(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[6], ARGV[4], ARGV[5])
+end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch or (ARGV[1] ~= '' and epoch ~= ARGV[1]) then return 0 end
 local fields = {'updated', ARGV[4], 'kttl', ARGV[4]}
-if op == 'progress' then
-  apply_progress(KEYS[2], tonumber(f[2]), redis.call('LLEN', KEYS[2]), f[3], ARGV[3], ARGV[6], fields)
-elseif op == 'token' then
+if ARGV[2] == 'token' then
   fields[#fields + 1] = 'token'
   fields[#fields + 1] = ARGV[3]
 end
