@@ -237,6 +237,20 @@ describe('ack batching', () => {
     await h.client.close();
   });
 
+  it('acks a message with the reply its handler sends, and sends no ack of its own after it', async () => {
+    const h = await connected({ ackDelayMs: 10 });
+    h.client.on('message', (value) => h.client.send({ re: value }));
+    h.socket.deliverData(1, 'q1');
+    h.socket.deliverData(2, 'q2');
+    assert.deepEqual(h.socket.framesOf('msg'), [
+      { t: 'msg', seq: 1, ack: 1, data: { re: 'q1' } },
+      { t: 'msg', seq: 2, ack: 2, data: { re: 'q2' } },
+    ]);
+    await sleep(40);
+    assert.deepEqual(h.socket.framesOf('ack'), [], 'every ack rode on a reply');
+    await h.client.close();
+  });
+
   it('still acks a delivery that follows one whose ack rode on data', async () => {
     const h = await connected({ ackDelayMs: 20 });
     h.socket.deliverData(1, 'q1');

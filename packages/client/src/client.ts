@@ -503,9 +503,11 @@ export class ZerodropClient {
     switch (receiver.onData(seq)) {
       case 'accept':
         this.#counts.delivered++;
-        this.#events.emit('message', value, { seq });
+        // Processed as it is handed over, so a reply the handler sends carries this message's ack
+        // and no standalone ack has to follow it.
         receiver.complete(seq);
-        if (conn === this.#conn) this.#acks.delivered();
+        this.#events.emit('message', value, { seq });
+        if (conn === this.#conn && receiver.ackDue) this.#acks.delivered();
         return;
       case 'duplicate':
         this.#counts.duplicatesDropped++;
