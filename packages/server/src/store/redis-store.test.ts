@@ -91,6 +91,45 @@ describe('Redis store', () => {
     }
   });
 
+  it('tells an append of a batch that another instance owns its session, and stores the others', async () => {
+    const prefix = `own${++n}:`;
+    const open = async (instanceId: string) => {
+      const store = new RedisResumeStore({
+        url: redis.url,
+        keyPrefix: prefix,
+        ttlMs: 60_000,
+        tombstoneTtlMs: 60_000,
+        instanceId,
+      });
+      await store.open();
+      return store;
+    };
+    const [a, b] = [await open('own-a'), await open('own-b')];
+    try {
+      const [s1, s2] = [session('s_own_1'), { ...session('s_own_2'), epoch: 'gen.2' }];
+      await a.createSession(s1);
+      await a.createSession(s2);
+      await b.claimSession(s2.sessionId, Date.now());
+      const big = 2 ** 33;
+      assert.deepEqual(
+        await Promise.all([
+          a.append(s1.sessionId, s1.epoch, { seq: 1, payload: json('mine') }, 10),
+          a.append(s2.sessionId, s2.epoch, { seq: 1, payload: json('theirs') }, 10),
+          a.append(s1.sessionId, s1.epoch, { seq: 2, payload: json('mine too') }, 10, { processed: big }),
+        ]),
+        [
+          { ok: true, seq: 1 },
+          { ok: false, reason: 'not_owner' },
+          { ok: true, seq: 2 },
+        ],
+      );
+      assert.equal((await a.getSession(s1.sessionId))?.inProcessed, big);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('writes a turn of appends that met a stalled Redis once it answers, in order, each once', async () => {
     const own = await RedisProcess.start();
     const store = new RedisResumeStore({

@@ -211,6 +211,8 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
 
     it('answers each append issued in the same turn on its own, across sessions', async () => {
       const [a, b, c] = [newSession(), newSession(), newSession()];
+      const bytes: Payload = { kind: 'binary', bytes: new Uint8Array([0, 255, 0x7c, 58, 13, 10, 0]) };
+      const wide = json({ text: 'ours: teddy 🧸, ünïcode, {braces}: and | bars', n: 2 ** 40 });
       for (const x of [a, b, c]) await store.createSession(x);
       await store.append(b.sessionId, b.epoch, { seq: 1, payload: json('b1') }, 1);
       // One turn: what one store may send as a single batch must still answer per append.
@@ -224,6 +226,8 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
         store.append('s_never', 'gen.0', { seq: 1, payload: json('x') }, 5),
         store.saveProgress(c.sessionId, c.epoch, { processed: 3 }),
         store.saveProgress(c.sessionId, 'stale.epoch', { processed: 9 }),
+        store.append(c.sessionId, c.epoch, { seq: 1, payload: bytes }, 5),
+        store.append(c.sessionId, c.epoch, { seq: 2, payload: wide }, 5),
       ]);
       assert.deepEqual(results.slice(0, 7), [
         { ok: true, seq: 1 },
@@ -245,7 +249,14 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
         rb?.outbound.map((m) => m.payload),
         [json('b2')],
       );
-      assert.deepEqual(rc?.outbound, []);
+      assert.deepEqual(results.slice(9), [
+        { ok: true, seq: 1 },
+        { ok: true, seq: 2 },
+      ]);
+      assert.deepEqual(
+        rc?.outbound.map((m) => m.payload),
+        [bytes, wide],
+      );
       assert.equal(rc?.inProcessed, 3);
     });
 

@@ -1,24 +1,30 @@
 -- A turn's writes of live sessions in one call, each as if it ran alone, in order (lib.lua): the
 -- appends and progress saves of every session issued in one pass of the gateway's event loop cost
--- one script call instead of one each.
--- KEYS: session hash and outbound list of each write, in pairs.
--- ARGV: now, key ttl ms, owner, then per write: kind ('a' append, 'p' progress), epoch, seq, payload,
---   max unacked, acked, processed (a progress write leaves seq, payload and max empty).
--- Returns the writes' results flattened, three values each: an append's ok, seq or reason, owner or
--- ''; a progress save's 1 or 0 (the session or its epoch is gone), then 0 and ''.
+-- one script call instead of one each. The keys are built here from the prefix and session ids (so
+-- the batch needs one Redis, not a Cluster), which keeps it at one argument per write.
+-- ARGV: now, key ttl ms, owner, key prefix, then one packed write each (packTurnWrite in
+--   redis-store.ts): kind ('a' append, 'p' progress), session id, epoch, seq, max unacked, acked and
+--   processed (-1: none), payload.
+-- Returns one value per write: an append's seq when it is stored, else its reason ('reason' or
+-- 'reason:owner'); a progress save's 1, or 0 when the session or its epoch is gone.
+local now, ttl, owner, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local out = {}
-for i = 1, #KEYS / 2 do
-  local a = 3 + (i - 1) * 7
-  local kh, kl = KEYS[2 * i - 1], KEYS[2 * i]
-  local r
-  if ARGV[a + 1] == 'p' then
-    r = {save_progress(kh, kl, ARGV[a + 2], ARGV[a + 6], ARGV[a + 7], ARGV[1], ARGV[2]), 0}
+for i = 5, #ARGV do
+  local kind, sid, epoch, seq, max, acked, processed, payload = struct.unpack('>c1Hc0Hc0dIddIc0', ARGV[i])
+  local kh, kl = prefix .. '{' .. sid .. '}:s', prefix .. '{' .. sid .. '}:o'
+  if acked < 0 then acked = '' end
+  if processed < 0 then processed = '' end
+  if kind == 'p' then
+    out[#out + 1] = save_progress(kh, kl, epoch, acked, processed, now, ttl)
   else
-    r = append_one(kh, kl, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[1], ARGV[2], ARGV[3],
-      ARGV[a + 6], ARGV[a + 7])
+    local r = append_one(kh, kl, epoch, seq, payload, max, now, ttl, owner, acked, processed)
+    if r[1] == 1 then
+      out[#out + 1] = r[2]
+    elseif r[3] then
+      out[#out + 1] = r[2] .. ':' .. r[3]
+    else
+      out[#out + 1] = r[2]
+    end
   end
-  out[#out + 1] = r[1]
-  out[#out + 1] = r[2]
-  out[#out + 1] = r[3] or ''
 end
 return out
