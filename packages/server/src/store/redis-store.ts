@@ -75,16 +75,20 @@ const FLUSH_BATCH = 500;
 const TURN_BATCH = 200;
 
 /**
- * A write of a live session waiting for the end of its turn, to leave with the turn's others: an
- * append (with the progress it carries, if any), or a progress save on its own (`seq` 0, no payload).
+ * A write of a live session: an append (with the progress it carries, if any), or a progress save on
+ * its own (`seq` 0, no payload).
  */
-interface TurnWrite {
+export interface SessionWrite {
   readonly sessionId: string;
   readonly epoch: string;
   readonly seq: number;
   readonly payload: Payload | undefined;
   readonly max: number;
   readonly progress: SessionProgress | undefined;
+}
+
+/** A write waiting for the end of its turn, to leave with the turn's others. */
+interface TurnWrite extends SessionWrite {
   readonly resolve: (outcome: AppendOutcome) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -116,14 +120,7 @@ export function decodePayload(b: Buffer): Payload {
  * `struct.unpack('>c1Hc0Hc0dIddIc0')`: kind ('a' append, 'p' progress), session id, epoch, seq, max
  * unacked, acked and processed (-1: none), the payload as stored (encodePayload; empty for 'p').
  */
-export function packTurnWrite(w: {
-  readonly sessionId: string;
-  readonly epoch: string;
-  readonly seq: number;
-  readonly payload: Payload | undefined;
-  readonly max: number;
-  readonly progress: SessionProgress | undefined;
-}): Buffer {
+export function packTurnWrite(w: SessionWrite): Buffer {
   const sidBytes = Buffer.byteLength(w.sessionId);
   const epochBytes = Buffer.byteLength(w.epoch);
   const p = w.payload;
@@ -661,7 +658,7 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   /** One turn write as its own script call (the backlog replays them so, one at a time). */
-  #writeAlone(w: Omit<TurnWrite, 'resolve' | 'reject'>): () => Promise<AppendOutcome> {
+  #writeAlone(w: SessionWrite): () => Promise<AppendOutcome> {
     const { sessionId, epoch, seq, payload, max, progress } = w;
     if (payload) return () => this.#append(sessionId, epoch, seq, payload, max, this.#instanceId, progress);
     return async () => {
