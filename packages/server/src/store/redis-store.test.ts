@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Payload } from '@zerodrop/protocol';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { waitFor } from '../test-support/harness.js';
 import { RedisProcess } from '../test-support/processes.js';
 import { resumeStoreConformance } from '../test-support/store-conformance.js';
-import { RedisResumeStore } from './redis-store.js';
+import { RedisResumeStore, type RedisResumeStoreOptions } from './redis-store.js';
 import type { NewSession } from './resume-store.js';
 
 let redis: RedisProcess;
@@ -40,6 +41,41 @@ resumeStoreConformance('redis', {
   },
 });
 
+/**
+ * A loopback proxy in front of Redis that can swallow traffic both ways (requests never reach Redis,
+ * so nothing they ask for is applied) and cut its connections: a network that drops, then breaks.
+ */
+async function blackholeProxy(redisPort: number) {
+  let swallowing = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    const outbound = createConnection({ port: redisPort, host: '127.0.0.1' });
+    for (const s of [inbound, outbound]) sockets.add(s);
+    inbound.on('data', (d) => swallowing || outbound.write(d));
+    outbound.on('data', (d) => swallowing || inbound.write(d));
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+      sockets.delete(inbound);
+      sockets.delete(outbound);
+    };
+    for (const s of [inbound, outbound]) s.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
+    swallow(on: boolean) {
+      swallowing = on;
+    },
+    cut() {
+      for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const nextPass = () => new Promise((resolve) => setImmediate(resolve));
+
 describe('Redis store', () => {
   const json = (v: unknown): Payload => ({ kind: 'json', json: JSON.stringify(v) });
   const session = (id: string): NewSession => ({
@@ -50,16 +86,23 @@ describe('Redis store', () => {
     outbound: [],
   });
 
-  it('keeps every key of a session alive at least the key TTL after each write', async () => {
-    const prefix = `ttl${++n}:`;
+  /** An opened store, by default on the shared test Redis under a prefix of its own. */
+  async function openStore(instanceId: string, options: Partial<RedisResumeStoreOptions> = {}) {
     const store = new RedisResumeStore({
       url: redis.url,
-      keyPrefix: prefix,
-      ttlMs: 10_000,
-      tombstoneTtlMs: 50_000,
-      instanceId: 'ttl-a',
+      keyPrefix: `${instanceId}${++n}:`,
+      ttlMs: 60_000,
+      tombstoneTtlMs: 60_000,
+      instanceId,
+      ...options,
     });
     await store.open();
+    return store;
+  }
+
+  it('keeps every key of a session alive at least the key TTL after each write', async () => {
+    const prefix = `ttl${++n}:`;
+    const store = await openStore('ttl-a', { keyPrefix: prefix, ttlMs: 10_000, tombstoneTtlMs: 50_000 });
     const admin = new Redis(redis.url);
     try {
       const keyTtl = 60_000;
@@ -92,19 +135,8 @@ describe('Redis store', () => {
   });
 
   it('tells an append of a batch that another instance owns its session, and stores the others', async () => {
-    const prefix = `own${++n}:`;
-    const open = async (instanceId: string) => {
-      const store = new RedisResumeStore({
-        url: redis.url,
-        keyPrefix: prefix,
-        ttlMs: 60_000,
-        tombstoneTtlMs: 60_000,
-        instanceId,
-      });
-      await store.open();
-      return store;
-    };
-    const [a, b] = [await open('own-a'), await open('own-b')];
+    const keyPrefix = `own${++n}:`;
+    const [a, b] = [await openStore('own-a', { keyPrefix }), await openStore('own-b', { keyPrefix })];
     try {
       const [s1, s2] = [session('s_own_1'), { ...session('s_own_2'), epoch: 'gen.2' }];
       await a.createSession(s1);
@@ -130,18 +162,112 @@ describe('Redis store', () => {
     }
   });
 
+  /** A store on its own Redis behind a proxy that can drop the connection. */
+  async function storeBehindProxy() {
+    const own = await RedisProcess.start();
+    const proxy = await blackholeProxy(Number(new URL(own.url).port));
+    const store = await openStore('drop-a', {
+      url: proxy.url,
+      commandTimeoutMs: 60_000,
+      probeEveryMs: 50,
+      redis: { retryStrategy: () => 50 },
+    });
+    const [s, t] = [session('s_drop_s'), session('s_drop_t')];
+    await store.createSession(s);
+    await store.createSession(t);
+    const outbound = async (id: string) => (await store.getSession(id))?.outbound.map((m) => m.payload);
+    const cleanup = async () => {
+      await store.close();
+      await proxy.close();
+      await own.destroy();
+    };
+    return { store, proxy, s, t, outbound, cleanup };
+  }
+
+  it('puts every write lost with the connection back in the order it was sent, single and batched', async () => {
+    const { store, proxy, s, t, outbound, cleanup } = await storeBehindProxy();
+    try {
+      proxy.swallow(true);
+      // Sent alone in its pass, then two in the next pass as one batch; none reaches Redis.
+      const first = store.append(s.sessionId, s.epoch, { seq: 1, payload: json('s1') }, 10);
+      await nextPass();
+      await nextPass();
+      const second = store.append(s.sessionId, s.epoch, { seq: 2, payload: json('s2') }, 10);
+      const other = store.append(t.sessionId, t.epoch, { seq: 1, payload: json('t1') }, 10);
+      await nextPass();
+      await nextPass();
+      proxy.cut();
+      proxy.swallow(false);
+      assert.deepEqual(await Promise.all([first, second, other]), [
+        { ok: true, seq: 1 },
+        { ok: true, seq: 2 },
+        { ok: true, seq: 1 },
+      ]);
+      await waitFor(() => store.metrics().status === 'ready', 'the store to replay its backlog', 10_000);
+      assert.deepEqual(await outbound(s.sessionId), [json('s1'), json('s2')]);
+      assert.deepEqual(await outbound(t.sessionId), [json('t1')]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('keeps the writes of a pass ahead of those issued after Redis went away in the same pass', async () => {
+    const { store, s, outbound, cleanup } = await storeBehindProxy();
+    try {
+      assert.deepEqual(await store.append(s.sessionId, s.epoch, { seq: 1, payload: json('m1') }, 10), {
+        ok: true,
+        seq: 1,
+      });
+      const waiting = store.append(s.sessionId, s.epoch, { seq: 2, payload: json('m2') }, 10);
+      // What ioredis emits when its connection drops, here between two writes of one pass.
+      store.client.emit('close');
+      const after = store.append(s.sessionId, s.epoch, { seq: 3, payload: json('m3') }, 10);
+      assert.deepEqual(await Promise.all([waiting, after]), [
+        { ok: true, seq: 2 },
+        { ok: true, seq: 3 },
+      ]);
+      await waitFor(() => store.metrics().status === 'ready', 'the store to replay its backlog', 10_000);
+      assert.deepEqual(await outbound(s.sessionId), [json('m1'), json('m2'), json('m3')]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('fails only the write of a batch that raised an error, and runs the others', async () => {
+    const prefix = `err${++n}:`;
+    const store = await openStore('err-a', { keyPrefix: prefix });
+    const admin = new Redis(redis.url);
+    try {
+      const [s, t] = [session('s_err_s'), session('s_err_t')];
+      await store.createSession(s);
+      await store.createSession(t);
+      await admin.hdel(`${prefix}{${t.sessionId}}:s`, 'acked'); // a damaged session
+      const [ok, failed] = await Promise.allSettled([
+        store.append(s.sessionId, s.epoch, { seq: 1, payload: json('fine') }, 10),
+        store.append(t.sessionId, t.epoch, { seq: 1, payload: json('broken') }, 10),
+      ]);
+      assert.deepEqual(ok, { status: 'fulfilled', value: { ok: true, seq: 1 } });
+      assert.equal(failed.status, 'rejected');
+      assert.ok(failed.reason instanceof ReplyError, String(failed.reason));
+      assert.deepEqual(
+        (await store.getSession(s.sessionId))?.outbound.map((m) => m.payload),
+        [json('fine')],
+      );
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   it('writes a turn of appends that met a stalled Redis once it answers, in order, each once', async () => {
     const own = await RedisProcess.start();
-    const store = new RedisResumeStore({
-      url: own.url,
-      ttlMs: 60_000,
-      tombstoneTtlMs: 60_000,
-      instanceId: 'stall-a',
-      commandTimeoutMs: 200,
-      probeEveryMs: 50,
-    });
+    const store = await openStore('stall-a', { url: own.url, commandTimeoutMs: 200, probeEveryMs: 50 }).catch(
+      async (err: unknown) => {
+        await own.destroy();
+        throw err;
+      },
+    );
     try {
-      await store.open();
       const [a, b] = [session('s_stall_a'), session('s_stall_b')];
       await store.createSession(a);
       await store.createSession(b);

@@ -10,7 +10,7 @@
  *
  * Keys (prefix `zd:` by default):
  *   <p>{<sid>}:s      hash: device, epoch, token (hash), acked, processed, created, updated, owner,
- *                     claimed, kttl (when the key TTLs were last set)
+ *                     claimed
  *   <p>{<sid>}:o      list: unacknowledged server→device payloads, oldest first (seq = acked + index + 1)
  *   <p>{<sid>}:t      tombstone of an expired session (kept `tombstoneTtl`)
  *   <p>dev:{<device>} the device's current session id
@@ -91,6 +91,19 @@ export interface SessionWrite {
 interface TurnWrite extends SessionWrite {
   readonly resolve: (outcome: AppendOutcome) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/**
+ * A write sent straight to Redis and not answered yet. They are kept in the order they were sent:
+ * when the connection is lost, every one still unanswered goes back to the front of the backlog in
+ * that order, whatever order their failures are reported in.
+ */
+interface InFlightWrite {
+  readonly op: () => Promise<unknown>;
+  readonly queued: unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+  settled: boolean;
 }
 
 const JSON_TAG = 0x6a; // 'j'
@@ -199,6 +212,9 @@ export class RedisResumeStore implements ResumeStore {
   readonly #maxBacklog: number;
   /** Writes that could not reach Redis, oldest first; replayed in order when it answers again. */
   readonly #backlog: (() => Promise<unknown>)[] = [];
+  /** Writes sent straight to Redis, unanswered, oldest first (from `#inFlightHead` on). */
+  #inFlight: InFlightWrite[] = [];
+  #inFlightHead = 0;
   /** Redis answers and everything queued while it did not has been written. */
   #available = false;
   #recovering = false;
@@ -350,16 +366,70 @@ export class RedisResumeStore implements ResumeStore {
    * and answered with `queued` (the live session keeps working from memory); it is refused with
    * store_unavailable only when the backlog is full. Replayed writes are idempotent (see the scripts).
    */
-  async #write<T>(op: () => Promise<T>, queued: T): Promise<T> {
-    if (this.#writesDirectly) {
+  #write<T>(op: () => Promise<T>, queued: T): Promise<T> {
+    // Writes waiting for the end of the turn were issued first: they go first, here or to the backlog.
+    if (this.#turnWrites) this.#sendTurnWrites();
+    if (!this.#writesDirectly) {
       try {
-        return await this.#timed(op);
+        return Promise.resolve(this.#enqueue(op, queued));
       } catch (err) {
-        if (err instanceof ReplyError) throw err;
-        this.#available = false;
+        return Promise.reject(err);
       }
     }
-    return this.#enqueue(op, queued);
+    return new Promise<T>((resolve, reject) => {
+      const entry = this.#sent(op, queued, resolve as (v: unknown) => void, reject);
+      this.#timed(op).then(
+        (value) => this.#settle(entry, () => resolve(value)),
+        (err: unknown) => this.#failed(entry, err),
+      );
+    });
+  }
+
+  /** Record a write as sent straight to Redis (see InFlightWrite). */
+  #sent(
+    op: () => Promise<unknown>,
+    queued: unknown,
+    resolve: (value: unknown) => void,
+    reject: (err: unknown) => void,
+  ): InFlightWrite {
+    const entry: InFlightWrite = { op, queued, resolve, reject, settled: false };
+    this.#inFlight.push(entry);
+    return entry;
+  }
+
+  #settle(entry: InFlightWrite, settle: () => void): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    settle();
+    const list = this.#inFlight;
+    while (this.#inFlightHead < list.length && list[this.#inFlightHead]!.settled) this.#inFlightHead++;
+    if (this.#inFlightHead === list.length) {
+      this.#inFlight = [];
+      this.#inFlightHead = 0;
+    } else if (this.#inFlightHead > 1024 && this.#inFlightHead * 2 > list.length) {
+      this.#inFlight = list.slice(this.#inFlightHead);
+      this.#inFlightHead = 0;
+    }
+  }
+
+  /** A write sent straight to Redis failed: Redis refused it, or the connection is lost. */
+  #failed(entry: InFlightWrite, err: unknown): void {
+    if (err instanceof ReplyError) {
+      this.#settle(entry, () => entry.reject(err));
+      return;
+    }
+    if (entry.settled) return;
+    // The connection is lost: every write still unanswered goes back to the front of the backlog,
+    // in the order it was sent (ahead of anything queued since), and is answered as queued.
+    this.#available = false;
+    const lost = this.#inFlight.slice(this.#inFlightHead).filter((e) => !e.settled);
+    this.#inFlight = [];
+    this.#inFlightHead = 0;
+    this.#backlog.unshift(...lost.map((e) => e.op));
+    for (const e of lost) {
+      e.settled = true;
+      e.resolve(e.queued);
+    }
   }
 
   /** Redis answers and nothing waits in the backlog: a write may go straight to Redis. */
@@ -472,11 +542,14 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   readonly #endTurn = (): void => {
-    this.#turnEnding = false;
-    this.#sendTurnWrites();
-    const corked = this.#corked;
-    this.#corked = undefined;
-    corked?.uncork();
+    try {
+      this.#sendTurnWrites();
+    } finally {
+      const corked = this.#corked;
+      this.#corked = undefined;
+      this.#turnEnding = false;
+      corked?.uncork();
+    }
   };
 
   #fail(err: Error): void {
@@ -685,30 +758,33 @@ export class RedisResumeStore implements ResumeStore {
       return;
     }
     // One argument per write (packTurnWrite): ioredis's cost is per argument, and a batch is many.
-    const args: (string | number | Buffer)[] = [this.#now(), this.#keyTtlMs, this.#instanceId, this.#prefix];
-    for (const w of batch) args.push(packTurnWrite(w));
+    let args: (string | number | Buffer)[];
+    try {
+      args = [this.#now(), this.#keyTtlMs, this.#instanceId, this.#prefix];
+      for (const w of batch) args.push(packTurnWrite(w));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    const entries = batch.map((w) =>
+      this.#sent(this.#writeAlone(w), { ok: true, seq: w.seq }, w.resolve as (v: unknown) => void, w.reject),
+    );
     this.#timed(() => this.#redis.zdAppendBatch(0, ...args), batch.length).then(
       (r) => {
         for (const [i, w] of batch.entries()) {
-          w.resolve(w.payload ? batchOutcome(r[i]!) : { ok: true, seq: 0 });
+          const entry = entries[i]!;
+          const answer = r[i]!;
+          if (typeof answer === 'string' && answer.startsWith('err:')) {
+            // That write alone failed inside the script (the others ran): it fails as a refused write would.
+            this.#settle(entry, () => w.reject(new ReplyError(answer.slice(4))));
+          } else {
+            this.#settle(entry, () => w.resolve(w.payload ? batchOutcome(answer) : { ok: true, seq: 0 }));
+          }
         }
       },
       (err: unknown) => {
-        if (err instanceof ReplyError) {
-          for (const w of batch) w.reject(err);
-          return;
-        }
-        // Redis went away with the batch: each write goes to the backlog, in order, and is replayed
-        // on its own (appends are idempotent and progress only moves forward, so one Redis did apply
-        // is answered the same again).
-        this.#available = false;
-        for (const w of batch) {
-          try {
-            w.resolve(this.#enqueue(this.#writeAlone(w), { ok: true, seq: w.seq }));
-          } catch (e) {
-            w.reject(e);
-          }
-        }
+        // A refusal of the whole call fails each write; a lost connection requeues each (see #failed).
+        for (const entry of entries) this.#failed(entry, err);
       },
     );
   }
@@ -846,7 +922,7 @@ export class RedisResumeStore implements ResumeStore {
       generation: this.#generation,
       sessions: this.#sessions,
       buffered_messages: null,
-      pending_writes: this.#pending + this.#backlog.length,
+      pending_writes: this.#pending + this.#backlog.length + (this.#turnWrites?.length ?? 0),
       errors: this.#errors,
       expired_sessions: this.#expired,
       resets: this.#resets,

@@ -6,7 +6,8 @@
 --   redis-store.ts): kind ('a' append, 'p' progress), session id, epoch, seq, max unacked, acked and
 --   processed (-1: none), payload.
 -- Returns one value per write: an append's seq when it is stored, else its reason ('reason' or
--- 'reason:owner'); a progress save's 1, or 0 when the session or its epoch is gone.
+-- 'reason:owner'); a progress save's 1, or 0 when the session or its epoch is gone; 'err:<message>'
+-- for a write that raised an error (what it did before the error stays; the other writes still run).
 local now, ttl, owner, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local out = {}
 for i = 5, #ARGV do
@@ -14,17 +15,22 @@ for i = 5, #ARGV do
   local kh, kl = prefix .. '{' .. sid .. '}:s', prefix .. '{' .. sid .. '}:o'
   if acked < 0 then acked = '' end
   if processed < 0 then processed = '' end
+  local ok, r
   if kind == 'p' then
-    out[#out + 1] = save_progress(kh, kl, epoch, acked, processed, now, ttl)
+    ok, r = pcall(save_progress, kh, kl, epoch, acked, processed, now, ttl)
   else
-    local r = append_one(kh, kl, epoch, seq, payload, max, now, ttl, owner, acked, processed)
-    if r[1] == 1 then
-      out[#out + 1] = r[2]
-    elseif r[3] then
-      out[#out + 1] = r[2] .. ':' .. r[3]
-    else
-      out[#out + 1] = r[2]
-    end
+    ok, r = pcall(append_one, kh, kl, epoch, seq, payload, max, now, ttl, owner, acked, processed)
+  end
+  if not ok then
+    out[#out + 1] = 'err:' .. tostring(type(r) == 'table' and r.err or r)
+  elseif kind == 'p' then
+    out[#out + 1] = r
+  elseif r[1] == 1 then
+    out[#out + 1] = r[2]
+  elseif r[3] then
+    out[#out + 1] = r[2] .. ':' .. r[3]
+  else
+    out[#out + 1] = r[2]
   end
 end
 return out

@@ -1,8 +1,8 @@
 -- Shared by the scripts that write a session (prepended when they are loaded).
 --
 -- Key TTLs are a leak guard: after every write, a session's keys live at least `ttl` ms more. A
--- refresh sets ttl + ttl/8 and notes when in the hash (`kttl`), so a write within ttl/8 of the last
--- refresh (an append, at message rates) needs no PEXPIRE of its own.
+-- refresh sets ttl + ttl/8, so the writes of the next ttl/8 (appends, at message rates) find enough
+-- TTL left (PTTL, Redis's own clock: no instance's clock is trusted) and need no PEXPIRE.
 local function ttl_slack(ttl)
   return math.floor(tonumber(ttl) / 8)
 end
@@ -36,13 +36,11 @@ local function apply_progress(kl, held, len, stored_processed, acked, processed,
   return held, len
 end
 
--- Refresh the key TTLs when the last refresh (`kttl`, as read from the hash) is older than the slack;
--- adds `kttl` to `fields` when it does. A list created since the last refresh (`list_new`) gets its
--- TTL in any case: RPUSH on a missing key makes one without.
-local function refresh_ttl_if_due(kh, kl, now, ttl, kttl, list_exists, list_new, fields)
-  if tonumber(now) - tonumber(kttl or 0) >= ttl_slack(ttl) then
-    fields[#fields + 1] = 'kttl'
-    fields[#fields + 1] = now
+-- Refresh the key TTLs when the hash has less than `ttl` left (the list never expires before the
+-- hash: both are set together, and a list created later gets ttl + ttl/8 of its own, since RPUSH on a
+-- missing key makes one without a TTL: `list_new`).
+local function refresh_ttl_if_due(kh, kl, ttl, list_exists, list_new)
+  if redis.call('PTTL', kh) < tonumber(ttl) then
     refresh_ttl(kh, kl, ttl, list_exists)
   elseif list_new then
     redis.call('PEXPIRE', kl, tonumber(ttl) + ttl_slack(ttl))
@@ -52,13 +50,13 @@ end
 -- Save a session's progress for its current epoch ('' matches any): update.lua's 'progress' op, and
 -- a progress op of append-batch.lua. Returns 1, or 0 when the session or that epoch is gone.
 local function save_progress(kh, kl, epoch, acked, processed, now, ttl)
-  local f = redis.call('HMGET', kh, 'epoch', 'acked', 'processed', 'kttl')
+  local f = redis.call('HMGET', kh, 'epoch', 'acked', 'processed')
   if not f[1] or (epoch ~= '' and f[1] ~= epoch) then return 0 end
   local fields = {'updated', now}
   local len = redis.call('LLEN', kl)
   local _, left = apply_progress(kl, tonumber(f[2]), len, f[3], acked, processed, fields)
-  refresh_ttl_if_due(kh, kl, now, ttl, f[4], left > 0, false, fields)
   redis.call('HSET', kh, unpack(fields))
+  refresh_ttl_if_due(kh, kl, ttl, left > 0, false)
   return 1
 end
 
@@ -72,7 +70,7 @@ end
 -- replayed after a lost reply) finds the same payload at that seq and answers ok again.
 local function append_one(kh, kl, epoch, seq, payload, max, now, ttl, owner, acked, processed)
   seq = tonumber(seq)
-  local f = redis.call('HMGET', kh, 'epoch', 'acked', 'owner', 'processed', 'kttl')
+  local f = redis.call('HMGET', kh, 'epoch', 'acked', 'owner', 'processed')
   if not f[1] or (seq > 0 and f[1] ~= epoch) then return {0, 'not_found'} end
   local held = tonumber(f[2])
   local len = redis.call('LLEN', kl)
@@ -103,7 +101,7 @@ local function append_one(kh, kl, epoch, seq, payload, max, now, ttl, owner, ack
       redis.call('RPUSH', kl, payload)
       fields[#fields + 1] = 'updated'
       fields[#fields + 1] = now
-      refresh_ttl_if_due(kh, kl, now, ttl, f[5], true, len == 0, fields)
+      refresh_ttl_if_due(kh, kl, ttl, true, len == 0)
       result = {1, seq}
     end
   end

@@ -7,7 +7,7 @@ if ARGV[2] == 'progress' then
 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch or (ARGV[1] ~= '' and epoch ~= ARGV[1]) then return 0 end
-local fields = {'updated', ARGV[4], 'kttl', ARGV[4]}
+local fields = {'updated', ARGV[4]}
 if ARGV[2] == 'token' then
   fields[#fields + 1] = 'token'
   fields[#fields + 1] = ARGV[3]

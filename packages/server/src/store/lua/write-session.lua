@@ -8,7 +8,7 @@ if ARGV[1] == 'restore' then
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'device', ARGV[2], 'epoch', ARGV[3], 'token', ARGV[4], 'acked', ARGV[7],
-  'processed', ARGV[8], 'owner', ARGV[9], 'claimed', ARGV[10], 'created', ARGV[5], 'updated', ARGV[5], 'kttl', ARGV[5])
+  'processed', ARGV[8], 'owner', ARGV[9], 'claimed', ARGV[10], 'created', ARGV[5], 'updated', ARGV[5])
 for i = 11, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i])
 end
