@@ -22,7 +22,13 @@ import type {
   WindowMessage,
 } from './capacity-ipc.js';
 import type { FileLimit } from './capacity-limits.js';
-import { BenchChild } from './child.js';
+import {
+  BenchChild,
+  CONNECT_TIMEOUT_MS,
+  READY_TIMEOUT_MS,
+  REPLY_TIMEOUT_MS,
+  WORKER_START_MS,
+} from './child.js';
 import { machineBusyPct, machineTicks, processCpuUs } from './cpu.js';
 import type { ReadyMessage } from './ipc.js';
 
@@ -49,12 +55,6 @@ const FD_MARGIN = 256;
 /** In the trickle window every session sends one message per this period, on average. */
 export const TRICKLE_PERIOD_MS = 30_000;
 
-const READY_TIMEOUT_MS = 60_000;
-/** A full GC of a heap holding 15,000 sessions takes well under a second; this bounds a stuck child. */
-const REPLY_TIMEOUT_MS = 30_000;
-const CONNECT_TIMEOUT_MS = 60_000;
-/** tsx compiles each worker on its first start. */
-const WORKER_START_MS = 30_000;
 const SETTLE_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 30_000;
 

@@ -30,6 +30,18 @@ export interface StartOptions {
   readonly raiseFileLimit?: boolean;
 }
 
+// Deadlines every scenario uses for its children (each compiled by tsx on its first start).
+/** A server child answering `ready`: tsx compiles on first start, and two or three start at once. */
+export const READY_TIMEOUT_MS = 60_000;
+/** A worker process starting (tsx), on top of its own connect timeout. */
+export const WORKER_START_MS = 30_000;
+/** A worker opening all its connections. */
+export const CONNECT_TIMEOUT_MS = 60_000;
+/** A child answering one request (a report, a full GC). */
+export const REPLY_TIMEOUT_MS = 30_000;
+/** A worker's teardown (closing its connections) after its work. */
+export const WORKER_CLOSE_MS = 20_000;
+
 /** How long a child gets to exit after SIGTERM before it is killed. */
 const TERM_GRACE_MS = 5_000;
 

@@ -6,7 +6,13 @@
  * the server measured itself, CPU over the window, and both directions' books: every probe sent must
  * have arrived exactly once, in order. Workers never outlive the scenario.
  */
-import { BenchChild } from './child.js';
+import {
+  BenchChild,
+  CONNECT_TIMEOUT_MS,
+  REPLY_TIMEOUT_MS,
+  WORKER_CLOSE_MS,
+  WORKER_START_MS,
+} from './child.js';
 import { sharedClockMs } from './clock.js';
 import type { ConnectedMessage } from './ipc.js';
 import type { ServerKind } from './options.js';
@@ -75,14 +81,10 @@ export interface LatencyResult extends CpuShares {
   readonly ok: boolean;
 }
 
-const WORKER_START_MS = 30_000;
-const CONNECT_TIMEOUT_MS = 60_000;
 /** Between telling everyone the window and its start: every process must have the message by then. */
 const START_MARGIN_MS = 250;
-const REPLY_TIMEOUT_MS = 30_000;
 /** After the window, what the last probes and pushes may take to arrive before they count as missing. */
 const DRAIN_TIMEOUT_MS = 10_000;
-const WORKER_CLOSE_MS = 20_000;
 
 const sleepUntil = (t: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, t - sharedClockMs())));

@@ -7,7 +7,13 @@
  * that worked to the whole backlog handed to the application; and the books: every backlog message
  * exactly once, in order. Workers never outlive the scenario.
  */
-import { BenchChild } from './child.js';
+import {
+  BenchChild,
+  CONNECT_TIMEOUT_MS,
+  REPLY_TIMEOUT_MS,
+  WORKER_CLOSE_MS,
+  WORKER_START_MS,
+} from './child.js';
 import { sharedClockMs } from './clock.js';
 import type { ConnectedMessage } from './ipc.js';
 import { deal } from './latency-scenario.js';
@@ -66,15 +72,11 @@ export interface ResumeResult {
   readonly ok: boolean;
 }
 
-const WORKER_START_MS = 30_000;
-const CONNECT_TIMEOUT_MS = 60_000;
-const REPLY_TIMEOUT_MS = 30_000;
 const AWAY_TIMEOUT_MS = 10_000;
 const BACKLOG_TIMEOUT_MS = 60_000;
 /** After the last device came online: what catching up may take before it counts as missing. */
 const CATCH_UP_TIMEOUT_MS = 30_000;
 const START_MARGIN_MS = 200;
-const WORKER_CLOSE_MS = 20_000;
 
 export async function runResumeScenario(
   server: ServerUnderTest,

@@ -5,7 +5,7 @@
  * the server's (and Redis's) CPU time over the measured window. Workers never outlive the scenario.
  */
 import { percentileOfSorted } from '@zerodrop/protocol';
-import { BenchChild } from './child.js';
+import { BenchChild, CONNECT_TIMEOUT_MS, WORKER_CLOSE_MS, WORKER_START_MS } from './child.js';
 import type { ConnectedMessage, ResultMessage, RunMessage, WorkerPlan, WorkerResult } from './ipc.js';
 import type { BenchOptions, ServerKind } from './options.js';
 import { type CpuShares, cpuShares, readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
@@ -47,13 +47,8 @@ export interface ScenarioResult extends SummedCounts, CpuShares {
   readonly ok: boolean;
 }
 
-/** Time for a worker process to start (tsx) on top of its own connect timeout. */
-const WORKER_START_MS = 30_000;
-const CONNECT_TIMEOUT_MS = 60_000;
 /** What the last outstanding echoes may take after the window before they count as missing. */
 const DRAIN_TIMEOUT_MS = 10_000;
-/** Bound on a worker's teardown (closing its connections) after the drain. */
-const WORKER_CLOSE_MS = 20_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 

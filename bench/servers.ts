@@ -6,13 +6,11 @@
  * `stop` ends all of them, also after a failed start.
  */
 import { RedisProcess } from '../packages/server/src/test-support/processes.js';
-import { BenchChild } from './child.js';
+import { BenchChild, READY_TIMEOUT_MS } from './child.js';
 import { type MachineTicks, machineBusyPct, machineTicks, processCpuUs } from './cpu.js';
 import type { ReadyMessage, Target, UsageMessage } from './ipc.js';
 import type { ServerKind } from './options.js';
 
-/** tsx compiles on first start, and two or three children start at once on two cores. */
-const READY_TIMEOUT_MS = 60_000;
 const USAGE_REPLY_TIMEOUT_MS = 10_000;
 
 export const SERVER_LABELS: Record<ServerKind, string> = {
