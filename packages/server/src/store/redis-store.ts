@@ -99,8 +99,11 @@ interface TurnWrite extends SessionWrite {
  * that order, whatever order their failures are reported in.
  */
 interface InFlightWrite {
-  readonly op: () => Promise<unknown>;
-  readonly queued: unknown;
+  /** A session write of a batch: its replay and its queued answer are made only if it is lost. */
+  readonly write?: SessionWrite;
+  /** Any other write: how to replay it, and its answer while it waits in the backlog. */
+  readonly op?: () => Promise<unknown>;
+  readonly queued?: unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
   settled: boolean;
@@ -377,30 +380,27 @@ export class RedisResumeStore implements ResumeStore {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      const entry = this.#sent(op, queued, resolve as (v: unknown) => void, reject);
+      const entry: InFlightWrite = {
+        op,
+        queued,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        settled: false,
+      };
+      this.#inFlight.push(entry);
       this.#timed(op).then(
-        (value) => this.#settle(entry, () => resolve(value)),
+        (value) => {
+          if (this.#claim(entry)) resolve(value);
+        },
         (err: unknown) => this.#failed(entry, err),
       );
     });
   }
 
-  /** Record a write as sent straight to Redis (see InFlightWrite). */
-  #sent(
-    op: () => Promise<unknown>,
-    queued: unknown,
-    resolve: (value: unknown) => void,
-    reject: (err: unknown) => void,
-  ): InFlightWrite {
-    const entry: InFlightWrite = { op, queued, resolve, reject, settled: false };
-    this.#inFlight.push(entry);
-    return entry;
-  }
-
-  #settle(entry: InFlightWrite, settle: () => void): void {
-    if (entry.settled) return;
+  /** An in-flight write got its answer: true when it was still unanswered (the caller settles it). */
+  #claim(entry: InFlightWrite): boolean {
+    if (entry.settled) return false;
     entry.settled = true;
-    settle();
     const list = this.#inFlight;
     while (this.#inFlightHead < list.length && list[this.#inFlightHead]!.settled) this.#inFlightHead++;
     if (this.#inFlightHead === list.length) {
@@ -410,12 +410,13 @@ export class RedisResumeStore implements ResumeStore {
       this.#inFlight = list.slice(this.#inFlightHead);
       this.#inFlightHead = 0;
     }
+    return true;
   }
 
   /** A write sent straight to Redis failed: Redis refused it, or the connection is lost. */
   #failed(entry: InFlightWrite, err: unknown): void {
     if (err instanceof ReplyError) {
-      this.#settle(entry, () => entry.reject(err));
+      if (this.#claim(entry)) entry.reject(err);
       return;
     }
     if (entry.settled) return;
@@ -425,10 +426,10 @@ export class RedisResumeStore implements ResumeStore {
     const lost = this.#inFlight.slice(this.#inFlightHead).filter((e) => !e.settled);
     this.#inFlight = [];
     this.#inFlightHead = 0;
-    this.#backlog.unshift(...lost.map((e) => e.op));
+    this.#backlog.unshift(...lost.map((e) => (e.write ? this.#writeAlone(e.write) : e.op!)));
     for (const e of lost) {
       e.settled = true;
-      e.resolve(e.queued);
+      e.resolve(e.write ? { ok: true, seq: e.write.seq } : e.queued);
     }
   }
 
@@ -766,19 +767,27 @@ export class RedisResumeStore implements ResumeStore {
       for (const w of batch) w.reject(err);
       return;
     }
-    const entries = batch.map((w) =>
-      this.#sent(this.#writeAlone(w), { ok: true, seq: w.seq }, w.resolve as (v: unknown) => void, w.reject),
-    );
+    const entries = batch.map((w): InFlightWrite => {
+      const entry = {
+        write: w,
+        resolve: w.resolve as (v: unknown) => void,
+        reject: w.reject,
+        settled: false,
+      };
+      this.#inFlight.push(entry);
+      return entry;
+    });
     this.#timed(() => this.#redis.zdAppendBatch(0, ...args), batch.length).then(
       (r) => {
         for (const [i, w] of batch.entries()) {
           const entry = entries[i]!;
           const answer = r[i]!;
+          if (!this.#claim(entry)) continue;
           if (typeof answer === 'string' && answer.startsWith('err:')) {
             // That write alone failed inside the script (the others ran): it fails as a refused write would.
-            this.#settle(entry, () => w.reject(new ReplyError(answer.slice(4))));
+            w.reject(new ReplyError(answer.slice(4)));
           } else {
-            this.#settle(entry, () => w.resolve(w.payload ? batchOutcome(answer) : { ok: true, seq: 0 }));
+            w.resolve(w.payload ? batchOutcome(answer) : { ok: true, seq: 0 });
           }
         }
       },
