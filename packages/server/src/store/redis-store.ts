@@ -73,6 +73,8 @@ type ScriptedRedis = Redis & Scripts;
 const FLUSH_BATCH = 500;
 /** Most writes in one append-batch.lua call: bounds how long one script holds Redis (about 2 ms). */
 const TURN_BATCH = 200;
+/** A batch closes once its packed writes reach this size (a larger write goes in a batch of its own). */
+const TURN_BATCH_BYTES = 1024 * 1024;
 
 /**
  * A write of a live session: an append (with the progress it carries, if any), or a progress save on
@@ -87,12 +89,6 @@ export interface SessionWrite {
   readonly progress: SessionProgress | undefined;
 }
 
-/** A write waiting for the end of its turn, to leave with the turn's others. */
-interface TurnWrite extends SessionWrite {
-  readonly resolve: (outcome: AppendOutcome) => void;
-  readonly reject: (err: unknown) => void;
-}
-
 /**
  * A write sent straight to Redis and not answered yet. They are kept in the order they were sent:
  * when the connection is lost, every one still unanswered goes back to the front of the backlog in
@@ -104,9 +100,33 @@ interface InFlightWrite {
   /** Any other write: how to replay it, and its answer while it waits in the backlog. */
   readonly op?: () => Promise<unknown>;
   readonly queued?: unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (err: unknown) => void;
+  // Method syntax: a TurnWrite's resolve takes an AppendOutcome, which is what #failed hands it.
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
   settled: boolean;
+}
+
+/**
+ * A write waiting for the end of its turn, to leave with the turn's others; once sent, it is its own
+ * in-flight entry. One object per write, made once: at message rates, every allocation on this path
+ * shows up in the gateway's garbage collection.
+ */
+class TurnWrite implements SessionWrite, InFlightWrite {
+  settled = false;
+  constructor(
+    readonly sessionId: string,
+    readonly epoch: string,
+    readonly seq: number,
+    readonly payload: Payload | undefined,
+    readonly max: number,
+    readonly progress: SessionProgress | undefined,
+    readonly resolve: (outcome: AppendOutcome) => void,
+    readonly reject: (err: unknown) => void,
+  ) {}
+
+  get write(): SessionWrite {
+    return this;
+  }
 }
 
 const JSON_TAG = 0x6a; // 'j'
@@ -131,36 +151,63 @@ export function decodePayload(b: Buffer): Payload {
   return { kind: 'binary', bytes: new Uint8Array(b.subarray(1)) };
 }
 
+/** The fixed-size fields of a packed write: kind, two length prefixes, seq, max, acked, processed, payload length. */
+const PACKED_FIXED_BYTES = 1 + 2 + 2 + 8 + 4 + 8 + 8 + 4;
+
 /**
- * One write of a batch as the single argument append-batch.lua unpacks with
- * `struct.unpack('>c1Hc0Hc0dIddIc0')`: kind ('a' append, 'p' progress), session id, epoch, seq, max
- * unacked, acked and processed (-1: none), the payload as stored (encodePayload; empty for 'p').
+ * The writes of a batch as the one argument append-batch.lua reads with
+ * `struct.unpack('>c1Hc0Hc0dIddIc0', blob, pos)`, one after the other: kind ('a' append, 'p'
+ * progress), session id, epoch, seq, max unacked, acked and processed (-1: none), the payload as
+ * stored (encodePayload; empty for 'p'). One buffer for the whole batch: ioredis frames each argument
+ * on its own, and a batch holds up to TURN_BATCH writes.
  */
-export function packTurnWrite(w: SessionWrite): Buffer {
-  const sidBytes = Buffer.byteLength(w.sessionId);
-  const epochBytes = Buffer.byteLength(w.epoch);
+export function packTurnWrites(writes: readonly SessionWrite[], size = packedSizeOf(writes)): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < writes.length; i++) at = packInto(out, at, writes[i]!);
+  return out;
+}
+
+function packedSizeOf(writes: readonly SessionWrite[]): number {
+  let size = 0;
+  for (let i = 0; i < writes.length; i++) size += packedSize(writes[i]!);
+  return size;
+}
+
+function packedSize(w: SessionWrite): number {
   const p = w.payload;
-  const body = p === undefined ? 0 : p.kind === 'json' ? Buffer.byteLength(p.json) : p.bytes.length;
-  const payloadBytes = p === undefined ? 0 : 1 + body;
-  const out = Buffer.allocUnsafe(1 + 2 + sidBytes + 2 + epochBytes + 8 + 4 + 8 + 8 + 4 + payloadBytes);
-  let at = out.writeUInt8(p === undefined ? 0x70 : 0x61, 0); // 'p' | 'a'
-  at = out.writeUInt16BE(sidBytes, at);
-  at += out.write(w.sessionId, at);
-  at = out.writeUInt16BE(epochBytes, at);
-  at += out.write(w.epoch, at);
+  const payloadBytes =
+    p === undefined ? 0 : 1 + (p.kind === 'json' ? Buffer.byteLength(p.json) : p.bytes.length);
+  return PACKED_FIXED_BYTES + Buffer.byteLength(w.sessionId) + Buffer.byteLength(w.epoch) + payloadBytes;
+}
+
+function packInto(out: Buffer, start: number, w: SessionWrite): number {
+  const p = w.payload;
+  out[start] = p === undefined ? 0x70 : 0x61; // 'p' | 'a'
+  let at = start + 3;
+  const sidBytes = out.write(w.sessionId, at);
+  out.writeUInt16BE(sidBytes, start + 1);
+  at += sidBytes;
+  const epochBytes = out.write(w.epoch, at + 2);
+  out.writeUInt16BE(epochBytes, at);
+  at += 2 + epochBytes;
   at = out.writeDoubleBE(w.seq, at);
   at = out.writeUInt32BE(w.max, at);
   at = out.writeDoubleBE(w.progress?.acked ?? -1, at);
   at = out.writeDoubleBE(w.progress?.processed ?? -1, at);
-  at = out.writeUInt32BE(payloadBytes, at);
-  if (p?.kind === 'json') {
+  if (p === undefined) return out.writeUInt32BE(0, at);
+  const lengthAt = at;
+  at += 4;
+  if (p.kind === 'json') {
     out[at] = JSON_TAG;
-    out.write(p.json, at + 1);
-  } else if (p) {
+    at += 1 + out.write(p.json, at + 1);
+  } else {
     out[at] = BINARY_TAG;
     out.set(p.bytes, at + 1);
+    at += 1 + p.bytes.length;
   }
-  return out;
+  out.writeUInt32BE(at - lengthAt - 4, lengthAt);
+  return at;
 }
 
 /** An append's answer in a batch: its seq when it was stored, else `reason` or `reason:owner`. */
@@ -720,14 +767,16 @@ export class RedisResumeStore implements ResumeStore {
     max: number,
     progress: SessionProgress | undefined,
   ): Promise<AppendOutcome> {
-    const write = { sessionId, epoch, seq, payload, max, progress };
-    if (!this.#writesDirectly) return this.#write(this.#writeAlone(write), { ok: true, seq });
+    if (!this.#writesDirectly) {
+      const write: SessionWrite = { sessionId, epoch, seq, payload, max, progress };
+      return this.#write(this.#writeAlone(write), { ok: true, seq });
+    }
     return new Promise((resolve, reject) => {
       if (!this.#turnWrites) {
         this.#turnWrites = [];
         this.#endTurnSoon();
       }
-      this.#turnWrites.push({ ...write, resolve, reject });
+      this.#turnWrites.push(new TurnWrite(sessionId, epoch, seq, payload, max, progress, resolve, reject));
     });
   }
 
@@ -741,48 +790,46 @@ export class RedisResumeStore implements ResumeStore {
     };
   }
 
+  /** The turn's writes, in order, in batches of at most TURN_BATCH writes and about TURN_BATCH_BYTES. */
   #sendTurnWrites(): void {
     const turn = this.#turnWrites;
     if (!turn) return;
     this.#turnWrites = undefined;
-    if (turn.length <= TURN_BATCH) {
-      this.#sendBatch(turn);
-      return;
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < turn.length; i++) {
+      bytes += packedSize(turn[i]!);
+      if (i + 1 - from === TURN_BATCH || bytes >= TURN_BATCH_BYTES || i + 1 === turn.length) {
+        this.#sendBatch(from === 0 && i + 1 === turn.length ? turn : turn.slice(from, i + 1), bytes);
+        from = i + 1;
+        bytes = 0;
+      }
     }
-    for (let i = 0; i < turn.length; i += TURN_BATCH) this.#sendBatch(turn.slice(i, i + TURN_BATCH));
   }
 
-  #sendBatch(batch: readonly TurnWrite[]): void {
+  #sendBatch(batch: readonly TurnWrite[], bytes: number): void {
     if (batch.length === 1 || !this.#writesDirectly) {
       for (const w of batch)
         this.#write(this.#writeAlone(w), { ok: true, seq: w.seq }).then(w.resolve, w.reject);
       return;
     }
-    // One argument per write (packTurnWrite): ioredis's cost is per argument, and a batch is many.
-    let args: (string | number | Buffer)[];
+    let packed: Buffer;
     try {
-      args = [this.#now(), this.#keyTtlMs, this.#instanceId, this.#prefix];
-      for (const w of batch) args.push(packTurnWrite(w));
+      packed = packTurnWrites(batch, bytes);
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;
     }
-    const entries = batch.map((w): InFlightWrite => {
-      const entry = {
-        write: w,
-        resolve: w.resolve as (v: unknown) => void,
-        reject: w.reject,
-        settled: false,
-      };
-      this.#inFlight.push(entry);
-      return entry;
-    });
-    this.#timed(() => this.#redis.zdAppendBatch(0, ...args), batch.length).then(
+    for (let i = 0; i < batch.length; i++) this.#inFlight.push(batch[i]!);
+    this.#timed(
+      () => this.#redis.zdAppendBatch(0, this.#now(), this.#keyTtlMs, this.#instanceId, this.#prefix, packed),
+      batch.length,
+    ).then(
       (r) => {
-        for (const [i, w] of batch.entries()) {
-          const entry = entries[i]!;
+        for (let i = 0; i < batch.length; i++) {
+          const w = batch[i]!;
           const answer = r[i]!;
-          if (!this.#claim(entry)) continue;
+          if (!this.#claim(w)) continue;
           if (typeof answer === 'string' && answer.startsWith('err:')) {
             // That write alone failed inside the script (the others ran): it fails as a refused write would.
             w.reject(new ReplyError(answer.slice(4)));
@@ -793,7 +840,7 @@ export class RedisResumeStore implements ResumeStore {
       },
       (err: unknown) => {
         // A refusal of the whole call fails each write; a lost connection requeues each (see #failed).
-        for (const entry of entries) this.#failed(entry, err);
+        for (let i = 0; i < batch.length; i++) this.#failed(batch[i]!, err);
       },
     );
   }

@@ -209,6 +209,39 @@ export function resumeStoreConformance(name: string, target: ConformanceTarget):
       );
     });
 
+    it('keeps a turn of large appends whole and in order, across sessions', async () => {
+      const [a, b] = [newSession(), newSession()];
+      for (const x of [a, b]) await store.createSession(x);
+      // About 3.6 MB in one turn, one append of 1.5 MB among them: a store that bounds its batches by
+      // size must split them without losing, cutting or reordering any.
+      const sizes = [300_000, 1_500_000, 200_000, 400_000, 250_000, 300_000, 350_000, 300_000];
+      const payload = (size: number, n: number): Payload => {
+        const bytes = new Uint8Array(size);
+        for (let i = 0; i < size; i++) bytes[i] = (i * 31 + n) & 0xff;
+        return { kind: 'binary', bytes };
+      };
+      const results = await Promise.all(
+        sizes.map((size, i) => {
+          const s = i % 2 === 0 ? a : b;
+          const seq = Math.floor(i / 2) + 1;
+          return store.append(s.sessionId, s.epoch, { seq, payload: payload(size, i) }, 10);
+        }),
+      );
+      assert.deepEqual(
+        results,
+        sizes.map((_, i) => ({ ok: true, seq: Math.floor(i / 2) + 1 })),
+      );
+      const [ra, rb] = await Promise.all([a, b].map((x) => store.getSession(x.sessionId)));
+      assert.deepEqual(
+        ra?.outbound.map((m) => m.payload),
+        sizes.flatMap((size, i) => (i % 2 === 0 ? [payload(size, i)] : [])),
+      );
+      assert.deepEqual(
+        rb?.outbound.map((m) => m.payload),
+        sizes.flatMap((size, i) => (i % 2 === 1 ? [payload(size, i)] : [])),
+      );
+    });
+
     it('answers each append issued in the same turn on its own, across sessions', async () => {
       const [a, b, c] = [newSession(), newSession(), newSession()];
       const bytes: Payload = { kind: 'binary', bytes: new Uint8Array([0, 255, 0x7c, 58, 13, 10, 0]) };
