@@ -4,6 +4,8 @@
  * timeouts (driven by the gateway's sweep, not by a timer per connection). Every bad frame gets a
  * registry code: an `error` frame, or a close code when the connection cannot go on.
  */
+
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
   CloseCode,
@@ -21,6 +23,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from './logger.js';
 import { type GatewayMetrics, observeRtt } from './metrics.js';
 import type { Session, SessionTransport } from './session.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 export interface ConnectionHost {
   readonly metrics: GatewayMetrics;
@@ -50,6 +53,8 @@ export class DeviceConnection implements SessionTransport {
   session: Session | undefined;
   deviceId: string | undefined;
   readonly #ws: WebSocket;
+  /** The TCP socket under `#ws`, whose writes are coalesced per pass (write-coalescing.ts). */
+  readonly #socket: Socket;
   readonly #host: ConnectionHost;
   readonly #openedAt = performance.now();
   #lastSeen = performance.now();
@@ -65,8 +70,15 @@ export class DeviceConnection implements SessionTransport {
   /** The device id the upgrade authenticated (undefined when devices are not authenticated). */
   readonly authenticatedDevice: string | undefined;
 
-  constructor(ws: WebSocket, host: ConnectionHost, remoteAddress: string, authenticatedDevice?: string) {
+  constructor(
+    ws: WebSocket,
+    socket: Socket,
+    host: ConnectionHost,
+    remoteAddress: string,
+    authenticatedDevice?: string,
+  ) {
     this.#ws = ws;
+    this.#socket = socket;
     this.#host = host;
     this.remoteAddress = remoteAddress;
     this.authenticatedDevice = authenticatedDevice;
@@ -96,11 +108,13 @@ export class DeviceConnection implements SessionTransport {
 
   send(frame: Exclude<TextFrame, { t: 'msg' }>): void {
     if (this.state === 'closed') return;
+    coalesceWrites(this.#socket);
     this.#ws.send(encodeControl(frame));
   }
 
   writeData(payload: Payload, seq: number, ack: number): void {
     if (this.state === 'closed') return;
+    coalesceWrites(this.#socket);
     this.#ws.send(encodeData(payload, seq, ack));
   }
 

@@ -370,7 +370,7 @@ export function createGateway(options: GatewayOptions) {
       }
       metrics.ws_connections_total.inc();
       pendingHandshakes++;
-      const conn = new DeviceConnection(ws, connectionHost, ip, deviceId);
+      const conn = new DeviceConnection(ws, socket, connectionHost, ip, deviceId);
       connections.add(conn);
       if (deviceId !== undefined) {
         // One token cannot hold many handshake slots: a device has at most one connection waiting
