@@ -14,7 +14,18 @@ import {
   type Frame,
   type ZerodropError,
 } from '@zerodrop/protocol';
-import { detachSocket, inboundMessage, OPEN, terminateSocket, type WebSocketLike } from './transport.js';
+import {
+  type CorkableSocket,
+  detachSocket,
+  inboundMessage,
+  OPEN,
+  onUnderlyingSocket,
+  terminateSocket,
+  type WebSocketLike,
+} from './transport.js';
+
+/** Node's `process.nextTick` (it runs once the current microtasks ran); absent in browsers. */
+const nextTick = (globalThis as { process?: { nextTick?: (fn: () => void) => void } }).process?.nextTick;
 
 export type ConnectionEnd =
   | { readonly kind: 'closed'; readonly code: number; readonly reason: string }
@@ -49,6 +60,8 @@ const now = (): number => performance.now();
 
 export class Connection {
   readonly #socket: WebSocketLike;
+  /** The TCP socket under `#socket` (Node `ws` only): the writes of one pass leave in one system call. */
+  #raw: CorkableSocket | undefined;
   readonly #handlers: ConnectionHandlers;
   readonly #closeMs: number;
   #state: 'handshake' | 'welcomed' | 'ended' = 'handshake';
@@ -65,6 +78,9 @@ export class Connection {
     socket.onmessage = (event) => this.#onMessage(event.data);
     socket.onerror = (event) => this.#onError(socketError(event));
     socket.onclose = (event) => this.#end({ kind: 'closed', code: event.code, reason: event.reason });
+    onUnderlyingSocket(socket, (raw) => {
+      this.#raw = raw;
+    });
     this.#timer = setTimeout(
       () => this.#timeout(Errors.HANDSHAKE_TIMEOUT, CloseCode.HANDSHAKE_TIMEOUT),
       timeouts.handshakeMs,
@@ -78,6 +94,13 @@ export class Connection {
   /** Write one WebSocket message; false when the socket can no longer carry it. */
   send(data: string | Uint8Array): boolean {
     if (this.#state === 'ended' || this.#socket.readyState !== OPEN) return false;
+    const raw = this.#raw;
+    if (raw !== undefined && raw.writableCorked === 0 && !raw.destroyed && nextTick !== undefined) {
+      // Messages sent in the same pass (replies to the frames of one read, their acks) leave together
+      // once its microtasks ran, instead of one write each.
+      raw.cork();
+      nextTick(() => raw.uncork());
+    }
     this.#socket.send(data);
     return true;
   }

@@ -76,6 +76,28 @@ export function inboundMessage(data: unknown): { data: string | Uint8Array; isBi
 
 function ignore(): void {}
 
+/** The TCP socket under a Node `ws` WebSocket: what the SDK needs of it to coalesce its writes. */
+export interface CorkableSocket {
+  cork(): void;
+  uncork(): void;
+  readonly writableCorked: number;
+  readonly destroyed: boolean;
+}
+
+/**
+ * Hand `use` the TCP socket under `socket` once it is upgraded, when there is one: `ws` (Node) emits
+ * `upgrade` with the HTTP response, whose `socket` it is. Browsers' and undici's WebSockets expose
+ * none, and `use` is never called.
+ */
+export function onUnderlyingSocket(socket: WebSocketLike, use: (raw: CorkableSocket) => void): void {
+  const emitter = socket as { once?: (event: string, listener: (res: { socket?: unknown }) => void) => void };
+  if (typeof emitter.once !== 'function') return;
+  emitter.once('upgrade', (res) => {
+    const raw = res?.socket as Partial<CorkableSocket> | undefined;
+    if (typeof raw?.cork === 'function' && typeof raw.uncork === 'function') use(raw as CorkableSocket);
+  });
+}
+
 /**
  * Stop listening to a socket. The handlers become no-ops rather than null because `ws` emits an
  * `error` when a connecting socket is aborted, and an EventEmitter with no `error` listener throws.
