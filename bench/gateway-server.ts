@@ -1,7 +1,7 @@
 /**
  * The gateway under test, as a child process of `run.ts`: `createGateway` with an echo application, so
  * every device message goes through the handler, its reply is accepted into the resume store and
- * written back to the device. The embedded memory store, or Redis when `REDIS_URL` is set (a private
+ * written back to the device; the handler awaits the reply or queues it (`reply-mode`, see ipc.ts). The embedded memory store, or Redis when `REDIS_URL` is set (a private
  * `redis-server` that run.ts started); other settings from the `ZERODROP_*` environment the suite passes
  * (the latency suite sets the heartbeat). The same application also runs the paced and backlog
  * workloads (server-workloads.ts); the gateway's own RTT measurements are handed to them as they are
@@ -9,7 +9,8 @@
  * profile be written).
  */
 import { createGateway, type Gateway, loadConfig } from '@zerodrop/server';
-import type { ReadyMessage } from './ipc.js';
+import type { BenchMessage } from './child.js';
+import type { ReadyMessage, ReplyMode, ReplyModeMessage } from './ipc.js';
 import { fail, serveUsageRequests, toParent } from './parent-channel.js';
 import { ServerWorkloads } from './server-workloads.js';
 
@@ -30,15 +31,24 @@ const config = loadConfig({
     ...(redisUrl ? { redisUrl } : {}),
   },
 });
+let replyMode: ReplyMode = 'awaited';
 const gateway: Gateway = createGateway({
   config,
   app: {
-    // The handler resolves once the echo is in the store: the device's ack then covers both.
     onMessage: async (m) => {
       if (workloads.pacing) workloads.onInbound(m.deviceId, m.data);
-      else await gateway.send(m.deviceId, m.data);
+      // Awaited: the handler resolves once the echo is in the store, so the device's ack covers both.
+      else if (replyMode === 'awaited') await gateway.send(m.deviceId, m.data);
+      // Queued: the reply is accepted in order now and stored with the turn's writes. A reply the
+      // gateway refuses fails the run with its reason (the awaited mode fails the handler instead).
+      else gateway.send(m.deviceId, m.data).catch(fail);
     },
   },
+});
+process.on('message', (m: BenchMessage) => {
+  if (m.type !== 'reply-mode') return;
+  replyMode = (m as ReplyModeMessage).mode;
+  void toParent({ type: 'reply-mode-set' }).catch(fail);
 });
 
 const workloads = new ServerWorkloads({

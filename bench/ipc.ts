@@ -23,6 +23,22 @@ export interface UsageMessage extends BenchMessage {
   readonly storeLatencyMs: { readonly p50: number; readonly p99: number } | undefined;
 }
 
+/**
+ * How the gateway's echo application replies (throughput suite):
+ * - `awaited`: `await gateway.send(reply)` in the handler. Request/reply: a device's next message
+ *   reaches the handler only once the previous reply is in the store, one store round trip each.
+ * - `queued`: `gateway.send(reply)` without waiting, the handler returns at once. Two streams: the
+ *   device's messages are handled as they come, the replies follow; each message, either way, is
+ *   still acked only once the store holds it.
+ */
+export type ReplyMode = 'awaited' | 'queued';
+
+/** Tell a gateway child how its echo application replies; answered with `reply-mode-set`. */
+export interface ReplyModeMessage extends BenchMessage {
+  readonly type: 'reply-mode';
+  readonly mode: ReplyMode;
+}
+
 /** Which client a load connection uses: plain `ws`, the device SDK, or socket.io-client. */
 export type Target = 'raw' | 'gateway' | 'socketio';
 

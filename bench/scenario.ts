@@ -6,7 +6,15 @@
  */
 import { percentileOfSorted } from '@zerodrop/protocol';
 import { BenchChild, CONNECT_TIMEOUT_MS, WORKER_CLOSE_MS, WORKER_START_MS } from './child.js';
-import type { ConnectedMessage, ResultMessage, RunMessage, WorkerPlan, WorkerResult } from './ipc.js';
+import type {
+  ConnectedMessage,
+  ReplyMode,
+  ReplyModeMessage,
+  ResultMessage,
+  RunMessage,
+  WorkerPlan,
+  WorkerResult,
+} from './ipc.js';
 import type { BenchOptions, ServerKind } from './options.js';
 import { type CpuShares, cpuShares, readUsage, type ServerUnderTest, type UsageReading } from './servers.js';
 
@@ -27,6 +35,8 @@ type SummedCounts = Pick<
 export interface ScenarioResult extends SummedCounts, CpuShares {
   readonly server: ServerKind;
   readonly label: string;
+  /** How a gateway's echo application replied (undefined for the raw server). */
+  readonly replyMode: ReplyMode | undefined;
   readonly connections: number;
   /** Echoes received per second inside the measured window, all connections. */
   readonly messagesPerSec: number;
@@ -46,6 +56,9 @@ export interface ScenarioResult extends SummedCounts, CpuShares {
   /** Every counter sent came back exactly once. */
   readonly ok: boolean;
 }
+
+/** What a gateway child may take to switch its reply mode. */
+const REPLY_MODE_MS = 5_000;
 
 /** What the last outstanding echoes may take after the window before they count as missing. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -68,13 +81,21 @@ function mergeSorted(results: readonly WorkerResult[]): number[] {
   return Array.from(all.sort());
 }
 
-/** Run one scenario; `idPrefix` makes device ids unique across the whole run. */
+/**
+ * Run one scenario; `idPrefix` makes device ids unique across the whole run. A gateway's echo
+ * application replies as `replyMode` says.
+ */
 export async function runScenario(
   server: ServerUnderTest,
   connections: number,
   options: BenchOptions,
   idPrefix: string,
+  replyMode?: ReplyMode,
 ): Promise<ScenarioResult> {
+  if (replyMode) {
+    const message: ReplyModeMessage = { type: 'reply-mode', mode: replyMode };
+    await server.child.request(message, 'reply-mode-set', REPLY_MODE_MS);
+  }
   const warmupMs = options.warmupS * 1000;
   const durationMs = options.durationS * 1000;
   const workers: BenchChild[] = [];
@@ -117,7 +138,7 @@ export async function runScenario(
       }),
     );
     await Promise.all(workers.map((w) => w.exited(5_000)));
-    return summarize(server, connections, results, connected, before, after, measuredMs);
+    return summarize(server, replyMode, connections, results, connected, before, after, measuredMs);
   } finally {
     await Promise.allSettled(workers.map((w) => w.stop()));
   }
@@ -125,6 +146,7 @@ export async function runScenario(
 
 function summarize(
   server: ServerUnderTest,
+  replyMode: ReplyMode | undefined,
   connections: number,
   results: readonly WorkerResult[],
   connected: readonly ConnectedMessage[],
@@ -148,7 +170,8 @@ function summarize(
   );
   return {
     server: server.kind,
-    label: server.label,
+    label: replyMode ? `${server.label}, reply ${replyMode}` : server.label,
+    replyMode,
     connections,
     messagesPerSec: sum((r) => r.echoes / (r.windowMs / 1000)),
     p50Ms: percentileOfSorted(sorted, 50),

@@ -4,15 +4,25 @@
  * its own child process and the load in worker processes (see scenario.ts). One echo is one
  * device→server message (handled, recorded as processed, acked) and one server→device message
  * (appended to the store, delivered, acked), so echo msgs/s is the rate of each direction.
+ *
+ * Each gateway runs twice per connection count, once per reply mode (ipc.ts): the handler awaiting
+ * its reply's store write (request/reply, one store round trip per message and device), and the
+ * handler queuing its reply (two streams). Both are held to the target.
  */
 
+import type { ReplyMode } from '../ipc.js';
 import { correctnessLines, detailsTable, figuresTable, withRatios } from '../report.js';
 import { runScenario, type ScenarioResult } from '../scenario.js';
-import { ServerSet } from '../servers.js';
+import { SERVER_LABELS, ServerSet } from '../servers.js';
 import { row, type SuiteContext, type SuiteResult, type TargetRow } from '../suite.js';
 
 /** Target 2: at least half a raw ws echo server's messages/s, measured in the same run. */
 const MIN_RATIO = 0.5;
+const REPLY_MODES: readonly ReplyMode[] = ['awaited', 'queued'];
+const HOW: Record<ReplyMode, string> = {
+  awaited: 'handler awaits its reply',
+  queued: 'handler queues its reply',
+};
 
 export async function throughputSuite(ctx: SuiteContext): Promise<SuiteResult> {
   const { options } = ctx;
@@ -24,18 +34,21 @@ export async function throughputSuite(ctx: SuiteContext): Promise<SuiteResult> {
     await servers.start(options.servers, options.cpuProfDir);
     for (const connections of options.connections) {
       for (const server of servers.servers) {
-        ctx.signal.throwIfAborted();
-        const result = await runScenario(
-          server,
-          connections,
-          options,
-          `bench-${ctx.runId}-${server.kind}-${connections}`,
-        );
-        results.push(result);
-        ctx.progress(
-          `  ${server.label}, ${connections} connections: ${Math.round(result.messagesPerSec)} msgs/s, ` +
-            `p99 ${result.p99Ms.toFixed(2)} ms, ${result.ok ? 'every echo once' : 'ECHOES LOST OR DUPLICATED'}`,
-        );
+        for (const mode of server.target === 'gateway' ? REPLY_MODES : [undefined]) {
+          ctx.signal.throwIfAborted();
+          const result = await runScenario(
+            server,
+            connections,
+            options,
+            `bench-${ctx.runId}-${server.kind}-${mode ?? 'echo'}-${connections}`,
+            mode,
+          );
+          results.push(result);
+          ctx.progress(
+            `  ${result.label}, ${connections} connections: ${Math.round(result.messagesPerSec)} msgs/s, ` +
+              `p99 ${result.p99Ms.toFixed(2)} ms, ${result.ok ? 'every echo once' : 'ECHOES LOST OR DUPLICATED'}`,
+          );
+        }
       }
     }
   } finally {
@@ -51,7 +64,9 @@ export async function throughputSuite(ctx: SuiteContext): Promise<SuiteResult> {
       row(
         {
           target: s.server === 'redis' ? '2. throughput' : '2. throughput (memory store, reference)',
-          figure: `msgs/s each way, ${s.label}, ${s.connections.toLocaleString('en-US')} conns`,
+          figure:
+            `msgs/s each way, ${SERVER_LABELS[s.server]}, ` +
+            `${s.replyMode ? `${HOW[s.replyMode]}, ` : ''}${s.connections.toLocaleString('en-US')} conns`,
           measured: s.messagesPerSec,
           unit: 'msgs/s',
           goal: `≥ ${MIN_RATIO * 100} % of raw ws`,
