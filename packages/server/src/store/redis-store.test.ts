@@ -128,6 +128,21 @@ describe('Redis store', () => {
       await store.append(s.sessionId, s.epoch, { seq: 3, payload: json(3) }, 10);
       const t = await ttls();
       assert.ok(t.hash >= keyTtl - 100 && t.list >= keyTtl - 100, JSON.stringify(t));
+      // The same within one batch: the ack empties the list and the next write of the same session
+      // creates it again, both sharing one read and one write of the session's hash.
+      const [acked, appended] = await Promise.all([
+        store.saveProgress(s.sessionId, s.epoch, { acked: 3 }),
+        store.append(s.sessionId, s.epoch, { seq: 4, payload: json(4) }, 10, { processed: 9 }),
+      ]);
+      assert.equal(acked, undefined);
+      assert.deepEqual(appended, { ok: true, seq: 4 });
+      const batched = await ttls();
+      assert.ok(batched.hash >= keyTtl - 100 && batched.list >= keyTtl - 100, JSON.stringify(batched));
+      const rec = await store.getSession(s.sessionId);
+      assert.deepEqual(
+        [rec?.outAcked, rec?.inProcessed, rec?.outbound.map((m) => m.seq)],
+        [3, 9, [4]],
+      );
     } finally {
       admin.disconnect();
       await store.close();
