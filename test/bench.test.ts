@@ -61,12 +61,18 @@ describe('npm run bench -- --quick', () => {
     );
   });
 
-  it('throughput: one scenario per server, every echo back exactly once', () => {
+  it('throughput: one scenario per server and reply mode, every echo back exactly once', () => {
     const report = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as BenchReport;
     const { scenarios } = report.suites.throughput!.data as { scenarios: ScenarioResult[] };
     assert.deepEqual(
-      scenarios.map((s) => s.server),
-      ['raw', 'memory', 'redis'],
+      scenarios.map((s) => [s.server, s.replyMode]),
+      [
+        ['raw', undefined],
+        ['memory', 'awaited'],
+        ['memory', 'queued'],
+        ['redis', 'awaited'],
+        ['redis', 'queued'],
+      ],
     );
     for (const s of scenarios) {
       const name = `${s.label} with ${s.connections} connections`;
