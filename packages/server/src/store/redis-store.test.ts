@@ -139,10 +139,7 @@ describe('Redis store', () => {
       const batched = await ttls();
       assert.ok(batched.hash >= keyTtl - 100 && batched.list >= keyTtl - 100, JSON.stringify(batched));
       const rec = await store.getSession(s.sessionId);
-      assert.deepEqual(
-        [rec?.outAcked, rec?.inProcessed, rec?.outbound.map((m) => m.seq)],
-        [3, 9, [4]],
-      );
+      assert.deepEqual([rec?.outAcked, rec?.inProcessed, rec?.outbound.map((m) => m.seq)], [3, 9, [4]]);
     } finally {
       admin.disconnect();
       await store.close();
