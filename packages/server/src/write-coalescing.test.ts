@@ -27,7 +27,8 @@ async function socketPair(): Promise<{ writer: Socket; reader: Socket; close: ()
   };
 }
 
-const afterPass = () => new Promise<void>((resolve) => process.nextTick(resolve));
+/** Resolves once the pass's microtasks and the ticks they queued ran. */
+const afterPass = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('write coalescing', () => {
   it('holds the writes of a pass and sends them together once its microtasks ran', async () => {
@@ -35,15 +36,26 @@ describe('write coalescing', () => {
     try {
       const chunks: string[] = [];
       reader.on('data', (d: Buffer) => chunks.push(d.toString()));
-      coalesceWrites(writer);
-      writer.write('one;');
-      await Promise.resolve(); // a microtask of the same pass, as a resolved store write is
-      coalesceWrites(writer);
-      writer.write('two;');
-      coalesceWrites(writer);
-      writer.write('three;');
-      assert.equal(writer.writableCorked, 1, 'corked once, however many frames');
-      assert.equal(writer.writableLength, 'one;two;three;'.length, 'nothing left before the pass ended');
+      // The first frame from an I/O-like callback itself, the next ones from the microtasks it queued
+      // (as resolved store writes are): all of them wait for the end of the pass.
+      const held = await new Promise<{ corks: number; length: number }>((resolve) => {
+        setImmediate(() => {
+          coalesceWrites(writer);
+          writer.write('one;');
+          void Promise.resolve()
+            .then(() => {
+              coalesceWrites(writer);
+              writer.write('two;');
+            })
+            .then(() => {
+              coalesceWrites(writer);
+              writer.write('three;');
+              resolve({ corks: writer.writableCorked, length: writer.writableLength });
+            });
+        });
+      });
+      assert.equal(held.corks, 1, 'corked once, however many frames');
+      assert.equal(held.length, 'one;two;three;'.length, 'nothing left before the pass ended');
       await afterPass();
       assert.equal(writer.writableCorked, 0);
       assert.equal(writer.writableLength, 0, 'handed to the kernel right after the pass');

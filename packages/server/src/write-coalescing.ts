@@ -5,8 +5,10 @@
  * loopback and virtual machines a write that wakes its reader costs more than the frame's JS.
  *
  * The first frame of a pass corks its socket; every socket corked in the pass is uncorked, one after
- * the other, once the microtasks of the pass ran (`process.nextTick` queued from the first write
- * runs after them). Nothing waits for a later turn of the event loop, so delivery takes no longer.
+ * the other, once the microtasks of the pass ran. A `process.nextTick` queued from a microtask runs
+ * only after the whole microtask queue drained, whereas one queued from the callback itself would
+ * run before the callback's microtasks: the tick is therefore queued from a microtask, whichever the
+ * first frame came from. Nothing waits for a later turn of the event loop.
  */
 import type { Socket } from 'node:net';
 
@@ -15,12 +17,23 @@ const corked: Socket[] = [];
 function uncorkAll(): void {
   // A socket corked again during this loop (an uncork that ran user code) goes in the next pass.
   const sockets = corked.splice(0);
-  for (let i = 0; i < sockets.length; i++) sockets[i]!.uncork();
+  for (let i = 0; i < sockets.length; i++) {
+    try {
+      sockets[i]!.uncork();
+    } catch (err) {
+      // Never left corked: a socket that cannot write is closed, and its session resumes elsewhere.
+      sockets[i]!.destroy(err as Error);
+    }
+  }
+}
+
+function uncorkAfterMicrotasks(): void {
+  process.nextTick(uncorkAll);
 }
 
 /** Hold `socket`'s writes until the microtasks of this pass ran. */
 export function coalesceWrites(socket: Socket): void {
   if (socket.writableCorked !== 0 || socket.destroyed) return;
   socket.cork();
-  if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+  if (corked.push(socket) === 1) queueMicrotask(uncorkAfterMicrotasks);
 }
