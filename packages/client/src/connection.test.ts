@@ -1,6 +1,6 @@
 /**
- * The connection's write path over a real `ws` socket on 127.0.0.1:0: messages sent in one pass of
- * the microtask queue are held by one cork of the TCP socket and leave together right after it.
+ * The connection's write path over a real `ws` socket on 127.0.0.1:0: messages sent together are held
+ * by one cork of the TCP socket and leave in one write once the code that sent them returned.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,10 +11,8 @@ import { Connection } from './connection.js';
 import { until } from './test-support/harness.js';
 import { openSocket, type WebSocketConstructor } from './transport.js';
 
-const afterPass = () => new Promise<void>((resolve) => process.nextTick(resolve));
-
 describe('connection writes', () => {
-  it('sends the messages of one pass together, in order, once its microtasks ran', async () => {
+  it('sends the messages sent together in one write, in order, without waiting for a timer', async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await once(wss, 'listening');
     const received: string[] = [];
@@ -37,16 +35,26 @@ describe('connection writes', () => {
       // The TCP socket under ws, read here only to watch the mechanism.
       const raw = (socket as unknown as { _socket: Socket })._socket;
       assert.equal(conn!.send('one'), true);
-      await Promise.resolve();
       conn!.send('two');
       conn!.send('three');
-      assert.equal(raw.writableCorked, 1, 'one cork for the pass');
-      assert.ok(raw.writableLength > 0, 'the frames wait for the end of the pass');
-      await afterPass();
+      assert.equal(raw.writableCorked, 1, 'one cork for the messages sent together');
+      assert.ok(raw.writableLength > 0, 'they wait until the code that sent them returned');
+      await Promise.resolve();
       assert.equal(raw.writableCorked, 0);
-      assert.equal(raw.writableLength, 0, 'handed to the kernel right after the pass');
+      assert.equal(raw.writableLength, 0, 'handed to the kernel right after');
       await until(() => received.length === 3, 'the three messages at the server');
       assert.deepEqual(received, ['one', 'two', 'three']);
+      // An application's fake timers (which replace nextTick and the timers) never hold a write.
+      const { nextTick } = process;
+      process.nextTick = (() => {}) as typeof process.nextTick;
+      try {
+        conn!.send('four');
+        await Promise.resolve();
+        assert.equal(raw.writableLength, 0, 'written without a tick or a timer');
+      } finally {
+        process.nextTick = nextTick;
+      }
+      await until(() => received.length === 4, 'the fourth message at the server');
     } finally {
       await conn?.close(1000, 'done');
       await new Promise((resolve) => wss.close(resolve));

@@ -24,9 +24,6 @@ import {
   type WebSocketLike,
 } from './transport.js';
 
-/** Node's `process.nextTick` (it runs once the current microtasks ran); absent in browsers. */
-const nextTick = (globalThis as { process?: { nextTick?: (fn: () => void) => void } }).process?.nextTick;
-
 export type ConnectionEnd =
   | { readonly kind: 'closed'; readonly code: number; readonly reason: string }
   | { readonly kind: 'timeout'; readonly error: ZerodropError };
@@ -95,11 +92,12 @@ export class Connection {
   send(data: string | Uint8Array): boolean {
     if (this.#state === 'ended' || this.#socket.readyState !== OPEN) return false;
     const raw = this.#raw;
-    if (raw !== undefined && raw.writableCorked === 0 && !raw.destroyed && nextTick !== undefined) {
-      // Messages sent in the same pass (replies to the frames of one read, their acks) leave together
-      // once its microtasks ran, instead of one write each.
+    if (raw !== undefined && raw.writableCorked === 0 && !raw.destroyed) {
+      // Messages sent together (replies to the frames of one read, their acks) leave in one write,
+      // once the code that sent them returned. A native promise, not a timer or `nextTick`, so that an
+      // application's fake timers in its tests never hold the SDK's writes.
       raw.cork();
-      nextTick(() => raw.uncork());
+      void Promise.resolve().then(() => raw.uncork());
     }
     this.#socket.send(data);
     return true;
