@@ -245,6 +245,44 @@ describe('Redis store', () => {
     }
   });
 
+  it('sends a write larger than a call may carry in a call of its own, the others around it batched', async () => {
+    const store = await openStore('big-a', { keyPrefix: `big${++n}:` });
+    const admin = new Redis(redis.url);
+    const scriptCalls = async () => {
+      const stats = await admin.info('commandstats');
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      const [s, warm] = [session('s_big'), session('s_big_warm')];
+      await store.createSession(s);
+      await store.createSession(warm);
+      // Both scripts loaded first (a first call may go as EVAL), a batch and a single write.
+      await Promise.all(
+        [1, 2].map((seq) => store.append(warm.sessionId, warm.epoch, { seq, payload: json(seq) }, 10)),
+      );
+      await store.append(warm.sessionId, warm.epoch, { seq: 3, payload: json(3) }, 10);
+      const big: Payload = { kind: 'binary', bytes: new Uint8Array(1_500_000).fill(7) };
+      const before = await scriptCalls();
+      const payloads = [json(1), json(2), json(3), big, json(5), json(6)];
+      const results = await Promise.all(
+        payloads.map((payload, i) => store.append(s.sessionId, s.epoch, { seq: i + 1, payload }, 10)),
+      );
+      // Three calls: the three before it, the large one alone, the two after it.
+      assert.equal((await scriptCalls()) - before, 3);
+      assert.deepEqual(
+        results,
+        payloads.map((_, i) => ({ ok: true, seq: i + 1 })),
+      );
+      assert.deepEqual(
+        (await store.getSession(s.sessionId))?.outbound.map((m) => m.payload),
+        payloads,
+      );
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
+
   it('fails only the write of a batch that raised an error, and runs the others', async () => {
     const prefix = `err${++n}:`;
     const store = await openStore('err-a', { keyPrefix: prefix });

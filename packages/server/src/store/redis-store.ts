@@ -73,7 +73,7 @@ type ScriptedRedis = Redis & Scripts;
 const FLUSH_BATCH = 500;
 /** Most writes in one append-batch.lua call: bounds how long one script holds Redis (about 2 ms). */
 const TURN_BATCH = 200;
-/** A batch closes once its packed writes reach this size (a larger write goes in a batch of its own). */
+/** Most bytes of packed writes in one call (a larger write goes in a call of its own). */
 const TURN_BATCH_BYTES = 1024 * 1024;
 
 /**
@@ -790,7 +790,10 @@ export class RedisResumeStore implements ResumeStore {
     };
   }
 
-  /** The turn's writes, in order, in batches of at most TURN_BATCH writes and about TURN_BATCH_BYTES. */
+  /**
+   * The turn's writes, in order, in batches of at most TURN_BATCH writes and TURN_BATCH_BYTES packed
+   * (a single write larger than that goes in a batch of its own).
+   */
   #sendTurnWrites(): void {
     const turn = this.#turnWrites;
     if (!turn) return;
@@ -798,13 +801,15 @@ export class RedisResumeStore implements ResumeStore {
     let from = 0;
     let bytes = 0;
     for (let i = 0; i < turn.length; i++) {
-      bytes += packedSize(turn[i]!);
-      if (i + 1 - from === TURN_BATCH || bytes >= TURN_BATCH_BYTES || i + 1 === turn.length) {
-        this.#sendBatch(from === 0 && i + 1 === turn.length ? turn : turn.slice(from, i + 1), bytes);
-        from = i + 1;
+      const size = packedSize(turn[i]!);
+      if (i > from && (i - from === TURN_BATCH || bytes + size > TURN_BATCH_BYTES)) {
+        this.#sendBatch(turn.slice(from, i), bytes);
+        from = i;
         bytes = 0;
       }
+      bytes += size;
     }
+    this.#sendBatch(from === 0 ? turn : turn.slice(from), bytes);
   }
 
   #sendBatch(batch: readonly TurnWrite[], bytes: number): void {
