@@ -192,3 +192,40 @@ describe('npm run bench -- --quick', () => {
     assert.ok(Number.isFinite(capacity.projection.rssBytes), 'the 100,000-session projection is computed');
   });
 });
+
+function runWriteCost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'bench/redis-write-cost.ts', ...args],
+      { cwd: root, timeout: 60_000, killSignal: 'SIGTERM' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('bench/redis-write-cost.ts', () => {
+  it('reports Redis CPU and wall time per write, adjacent and interleaved, on its own Redis', async () => {
+    const { code, stdout, stderr } = await runWriteCost(['--sessions', '20', '--rounds', '3', '--per', '2']);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 2, stdout);
+    for (const [i, order] of ['adjacent', 'interleaved'].entries()) {
+      const m = new RegExp(
+        `^${order}: 120 writes \\(20 sessions × 2 per turn × 3 turns\\): redis CPU ([\\d.]+) µs/write, wall ([\\d.]+) µs/write$`,
+      ).exec(lines[i]!);
+      assert.ok(m, lines[i]);
+      assert.ok(Number(m[2]) > 0, `${order}: wall time per write measured`);
+    }
+  });
+
+  it('refuses a count out of bounds with exit code 2 and says which', async () => {
+    const { code, stdout, stderr } = await runWriteCost(['--per', '0']);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /--per must be an integer in 1\.\.100, not "0"/);
+  });
+});
