@@ -22,12 +22,16 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** A bound, not an expectation: the quick run takes about a minute. */
 const RUN_TIMEOUT_MS = 240_000;
 
-function runQuickBench(out: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Run a bench script through tsx from the repository root; a non-zero exit is returned, not thrown. */
+function runBenchScript(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--conditions=source', '--import', 'tsx', 'bench/run.ts', '--quick', '--json', '--out', out],
-      { cwd: root, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGTERM', maxBuffer: 16 * 1024 * 1024 },
+      ['--conditions=source', '--import', 'tsx', ...args],
+      { cwd: root, timeout: timeoutMs, killSignal: 'SIGTERM', maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -35,6 +39,10 @@ function runQuickBench(out: string): Promise<{ code: number; stdout: string; std
     );
   });
 }
+
+const runQuickBench = (out: string) =>
+  runBenchScript(['bench/run.ts', '--quick', '--json', '--out', out], RUN_TIMEOUT_MS);
+const runWriteCost = (args: string[]) => runBenchScript(['bench/redis-write-cost.ts', ...args], 60_000);
 
 describe('npm run bench -- --quick', () => {
   const dir = mkdtempSync(join(tmpdir(), 'zerodrop-bench-'));
@@ -192,20 +200,6 @@ describe('npm run bench -- --quick', () => {
     assert.ok(Number.isFinite(capacity.projection.rssBytes), 'the 100,000-session projection is computed');
   });
 });
-
-function runWriteCost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', 'bench/redis-write-cost.ts', ...args],
-      { cwd: root, timeout: 60_000, killSignal: 'SIGTERM' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 describe('bench/redis-write-cost.ts', () => {
   it('reports Redis CPU and wall time per write, adjacent and interleaved, on its own Redis', async () => {

@@ -55,8 +55,15 @@ interface Scripts {
     list: string,
     ...args: (string | Buffer | number)[]
   ): Promise<[number, string | number, string?]>;
-  /** `numkeys`, the keys in pairs, then the arguments (append-batch.lua). */
-  zdAppendBatch(numKeys: number, ...keysAndArgs: (string | Buffer | number)[]): Promise<(number | string)[]>;
+  /** No keys (the script builds them from the prefix): now, key TTL, owner, prefix, the packed writes. */
+  zdAppendBatch(
+    numKeys: 0,
+    now: number,
+    keyTtlMs: number,
+    owner: string,
+    prefix: string,
+    packed: Buffer,
+  ): Promise<(number | string)[]>;
   zdUpdate(hash: string, list: string, ...args: (string | number)[]): Promise<number>;
   zdBuryBuffer(
     hash: string,
@@ -80,7 +87,7 @@ const TURN_BATCH_BYTES = 1024 * 1024;
  * A write of a live session: an append (with the progress it carries, if any), or a progress save on
  * its own (`seq` 0, no payload).
  */
-export interface SessionWrite {
+interface SessionWrite {
   readonly sessionId: string;
   readonly epoch: string;
   readonly seq: number;
@@ -159,19 +166,13 @@ const PACKED_FIXED_BYTES = 1 + 2 + 2 + 8 + 4 + 8 + 8 + 4;
  * `struct.unpack('>c1Hc0Hc0dIddIc0', blob, pos)`, one after the other: kind ('a' append, 'p'
  * progress), session id, epoch, seq, max unacked, acked and processed (-1: none), the payload as
  * stored (encodePayload; empty for 'p'). One buffer for the whole batch: ioredis frames each argument
- * on its own, and a batch holds up to TURN_BATCH writes.
+ * on its own, and a batch holds up to TURN_BATCH writes. `size` is the sum of their packedSize.
  */
-export function packTurnWrites(writes: readonly SessionWrite[], size = packedSizeOf(writes)): Buffer {
+function packTurnWrites(writes: readonly SessionWrite[], size: number): Buffer {
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (let i = 0; i < writes.length; i++) at = packInto(out, at, writes[i]!);
   return out;
-}
-
-function packedSizeOf(writes: readonly SessionWrite[]): number {
-  let size = 0;
-  for (let i = 0; i < writes.length; i++) size += packedSize(writes[i]!);
-  return size;
 }
 
 function packedSize(w: SessionWrite): number {
